@@ -1,0 +1,26 @@
+# Runtime shared by every config: scope, hooks, logging (with ETA), checkpoints, environment.
+default_scope = "perception_mtl"
+
+default_hooks = dict(
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=50),
+    param_scheduler=dict(type="ParamSchedulerHook"),
+    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=3, save_last=True),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+    # tools/train.py switches to gloo when a torchrun job has no GPU.
+    dist_cfg=dict(backend="nccl"),
+)
+
+log_processor = dict(type="LogProcessor", window_size=50, by_epoch=True)
+log_level = "INFO"
+vis_backends = [dict(type="LocalVisBackend")]
+visualizer = dict(type="Visualizer", vis_backends=vis_backends, name="visualizer")
+
+randomness = dict(seed=0)
+load_from = None
+resume = False

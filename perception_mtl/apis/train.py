@@ -1,0 +1,96 @@
+"""Training entry point behind ``tools/train.py`` and ``python -m perception_mtl.train``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+from collections.abc import Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Train a perception_mtl model from a config.")
+    parser.add_argument("config", help="path to the config file, e.g. configs/toy_bev_seg_demo.py")
+    parser.add_argument("--work-dir", help="where logs and checkpoints go (default ./work_dirs/<config name>)")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        type=str,
+        const="auto",
+        help="resume from this checkpoint; without a path, from the latest one in the work dir",
+    )
+    parser.add_argument("--amp", action="store_true", help="mixed-precision training (needs a GPU)")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config keys, e.g. train_cfg.max_epochs=2 optim_wrapper.optimizer.lr=0.01",
+    )
+    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none", help="job launcher")
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    return parser
+
+
+def load_config(config: str, cfg_options: dict | None, work_dir: str | None, launcher: str) -> Config:
+    """Reads a config, applies ``--cfg-options`` and the work dir / launcher settings."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f"config file not found: {config}")
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(config))[0])
+    cfg.launcher = launcher
+    if launcher != "none":
+        _use_gloo_without_cuda(cfg)
+    return cfg
+
+
+def _use_gloo_without_cuda(cfg: Config) -> None:
+    """NCCL needs GPUs; a CPU-only torchrun job communicates through gloo instead."""
+    import torch
+
+    if not torch.cuda.is_available():
+        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+
+
+def enable_amp(cfg: Config) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("--amp needs a CUDA device (MMEngine's AmpOptimWrapper is GPU-only); none is available")
+    wrapper = cfg.optim_wrapper.get("type", "OptimWrapper")
+    if wrapper == "AmpOptimWrapper":
+        return
+    if wrapper != "OptimWrapper":
+        raise ValueError(f"--amp: optim_wrapper.type is {wrapper!r}; set AMP in that wrapper's config instead")
+    cfg.optim_wrapper.type = "AmpOptimWrapper"
+    cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+
+
+def train(args: argparse.Namespace) -> Runner:
+    """Builds the runner from parsed arguments and trains; returns the runner."""
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.amp:
+        enable_amp(cfg)
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f"--resume: checkpoint not found: {args.resume}")
+        cfg.resume, cfg.load_from = True, args.resume
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def main(argv: Sequence[str] | None = None) -> Runner:
+    args = build_train_parser().parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return train(args)

@@ -1,0 +1,3 @@
+from .toy_bev_dataset import ToyBEVDataset
+
+__all__ = ["ToyBEVDataset"]

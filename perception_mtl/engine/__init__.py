@@ -1,0 +1,3 @@
+from .safe_checkpoint import MMENGINE_CHECKPOINT_GLOBALS, enable_safe_mmengine_checkpoints
+
+__all__ = ["MMENGINE_CHECKPOINT_GLOBALS", "enable_safe_mmengine_checkpoints"]

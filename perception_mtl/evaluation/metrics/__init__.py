@@ -1,0 +1,3 @@
+from .bev_seg_iou_metric import BEVSegIoUMetric
+
+__all__ = ["BEVSegIoUMetric"]

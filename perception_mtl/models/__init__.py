@@ -1,0 +1,1 @@
+from .detectors import *  # noqa: F401,F403  (registers the assembled models)

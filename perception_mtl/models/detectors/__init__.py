@@ -1,0 +1,3 @@
+from .toy_bev_segmentor import ToyBEVSegmentor
+
+__all__ = ["ToyBEVSegmentor"]

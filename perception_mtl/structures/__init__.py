@@ -1,0 +1,3 @@
+from .sensor_calibration import SensorCalibration
+
+__all__ = ["SensorCalibration"]

@@ -1,0 +1,7 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+[--cfg-options k=v ...] [--launcher none|pytorch]``; writes <work_dir>/test_metrics.json."""
+
+from perception_mtl.apis.test import main
+
+if __name__ == "__main__":
+    main()
