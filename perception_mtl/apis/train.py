@@ -48,16 +48,28 @@ def load_config(config: str, cfg_options: dict | None, work_dir: str | None, lau
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(config))[0])
     cfg.launcher = launcher
     if launcher != "none":
-        _use_gloo_without_cuda(cfg)
+        _prepare_cpu_distributed(cfg)
     return cfg
 
 
-def _use_gloo_without_cuda(cfg: Config) -> None:
-    """NCCL needs GPUs; a CPU-only torchrun job communicates through gloo instead."""
-    import torch
+def _prepare_cpu_distributed(cfg: Config) -> None:
+    """Makes a torchrun job work without GPUs.
 
-    if not torch.cuda.is_available():
-        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+    MMEngine's pytorch launcher always calls ``torch.cuda.set_device`` and defaults to NCCL, and
+    its DDP wrapper passes ``device_ids``, which DDP rejects for CPU modules. So on a CPU-only
+    machine we join the process group through gloo ourselves (the Runner then skips its own
+    init) and wrap without device ids.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if torch.cuda.is_available():
+        return
+    cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+    if cfg.get("model_wrapper_cfg") is None:
+        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
 
 
 def enable_amp(cfg: Config) -> None:

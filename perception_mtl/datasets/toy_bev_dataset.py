@@ -43,7 +43,7 @@ class ToyBEVDataset(Dataset):
         split: str = "train",
         num_samples: int = 256,
         grid_size: int = 32,
-        cell_m: float = 1.0,
+        cell_m: float = 0.5,
         max_objects: int = 6,
         seed: int = 0,
     ) -> None:
@@ -86,8 +86,8 @@ class ToyBEVDataset(Dataset):
             label = rng.choice(len(names), p=probs / probs.sum())
             (length, width), _ = _CLASSES[names[label]]
             length, width = length * rng.uniform(0.9, 1.1), width * rng.uniform(0.9, 1.1)
-            centre = rng.uniform(-half + 2, half - 2, size=2)
-            if np.hypot(*centre) < 2.0:  # the sensor sits at the origin
+            centre = rng.uniform(-half + 1, half - 1, size=2)
+            if np.hypot(*centre) < 1.5:  # the sensor sits at the origin
                 continue
             yaw = rng.uniform(-np.pi, np.pi)
             rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
