@@ -23,6 +23,7 @@ from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
@@ -41,6 +42,7 @@ RUNNERS = _child("runner", MMENGINE_RUNNERS, ["perception_mtl.engine"])
 RUNNER_CONSTRUCTORS = _child("runner constructor", MMENGINE_RUNNER_CONSTRUCTORS, ["perception_mtl.engine"])
 LOOPS = _child("loop", MMENGINE_LOOPS, ["perception_mtl.engine"])
 HOOKS = _child("hook", MMENGINE_HOOKS, ["perception_mtl.engine"])
+STRATEGIES = _child("strategy", MMENGINE_STRATEGIES, ["perception_mtl.engine"])
 DATASETS = _child("dataset", MMENGINE_DATASETS, ["perception_mtl.datasets"])
 DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["perception_mtl.datasets"])
 TRANSFORMS = _child("transform", MMENGINE_TRANSFORMS, ["perception_mtl.datasets"])
@@ -70,6 +72,7 @@ ALL_REGISTRIES: dict[str, Registry] = {
         RUNNER_CONSTRUCTORS,
         LOOPS,
         HOOKS,
+        STRATEGIES,
         DATASETS,
         DATA_SAMPLERS,
         TRANSFORMS,
