@@ -8,7 +8,7 @@ train_dataloader = dict(
     num_workers=0,
     sampler=dict(type="DefaultSampler", shuffle=True),
     collate_fn=dict(type="pseudo_collate"),
-    dataset=dict(type=dataset_type, split="train", num_samples=512, grid_size=grid_size),
+    dataset=dict(type=dataset_type, split="train", num_samples=2048, grid_size=grid_size),
 )
 val_dataloader = dict(
     batch_size=16,
