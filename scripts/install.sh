@@ -49,7 +49,7 @@ EOF
 )
 key="mmcv-$mmcv_version-$flavour"
 wheel_dir="$CACHE/wheels/$key"
-if [ "$(cat "$VENV/.mmcv-key" 2>/dev/null)" = "$key" ] && "$PY" -c "import mmcv._ext" 2>/dev/null; then
+if [ "$(cat "$VENV/.mmcv-key" 2>/dev/null)" = "$key" ] && compgen -G "$VENV/lib/python*/site-packages/mmcv/_ext*.so" >/dev/null; then
   log "mmcv $key already installed"
 else
   wheel=$(ls "$wheel_dir"/mmcv-*.whl 2>/dev/null | head -n 1 || true)
@@ -78,7 +78,8 @@ else
     log "mmcv from cache: $wheel"
   fi
   pip_install --no-deps --force-reinstall "$wheel"
-  "$PY" -c "import mmcv._ext" || { echo "mmcv ops do not import from $wheel" >&2; exit 1; }
+  compgen -G "$VENV/lib/python*/site-packages/mmcv/_ext*.so" >/dev/null \
+    || { echo "no compiled ops (mmcv/_ext*.so) in $wheel" >&2; exit 1; }
   echo "$key" > "$VENV/.mmcv-key"
 fi
 
@@ -90,6 +91,7 @@ pip_install --no-deps mmengine mmdet3d lyft_dataset_sdk
 pip_install --no-deps -e "$ROOT"
 
 log "checking imports"
-"$PY" -c "import mmcv.ops, mmdet3d.models, mmdet3d.evaluation, nuscenes, timm, onnxruntime, perception_mtl"
+"$PY" -c "import mmcv._ext, mmcv.ops, mmdet3d.models, mmdet3d.evaluation, nuscenes, timm, onnxruntime, perception_mtl" \
+  || { echo "the installed environment does not import; mmcv key: $key" >&2; exit 1; }
 touch "$VENV/.installed"
 log "done"
