@@ -15,5 +15,4 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["perception_mtl", "perception_mtl.*"]),
     include_package_data=True,
-    entry_points={"console_scripts": []},
 )
