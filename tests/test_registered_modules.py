@@ -1,69 +1,35 @@
 """Every module registered in scope perception_mtl builds from a small config and runs on CPU.
 
-Add a case here when you register a module: ``test_every_registered_module_has_a_case`` fails
-until you do. Models also run backward, and every parameter must receive a gradient.
+Cases live beside each area's tests in ``tests/<area>/registry_cases.py`` (``CASES`` dicts of
+``perception_mtl.testing.RegistryCase``). ``test_every_registered_module_has_a_case`` fails until
+a newly registered module has one. Model checks also run backward and require a gradient on every
+parameter.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib.util
+import pathlib
 
 import pytest
-import torch
 from mmengine.registry import init_default_scope
 
-from perception_mtl.registry import ALL_REGISTRIES, DATASETS, METRICS, MODELS
+from perception_mtl.registry import ALL_REGISTRIES
+
+TESTS = pathlib.Path(__file__).resolve().parent
 
 
-@dataclass
-class Case:
-    registry: object
-    cfg: dict
-    check: Callable
+def _load_cases() -> dict:
+    cases = {}
+    for path in sorted(TESTS.rglob("registry_cases.py")):
+        spec = importlib.util.spec_from_file_location(f"registry_cases_{path.parent.name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        duplicated = set(cases) & set(module.CASES)
+        assert not duplicated, f"{path}: cases defined twice: {duplicated}"
+        cases.update(module.CASES)
+    return cases
 
 
-def _toy_batch(n=2):
-    dataset = DATASETS.build(dict(type="ToyBEVDataset", num_samples=n, grid_size=16))
-    items = [dataset[i] for i in range(n)]
-    return dict(
-        inputs=dict(bev=[it["inputs"]["bev"] for it in items]), data_samples=[it["data_samples"] for it in items]
-    )
-
-
-def check_model(model):
-    model.train()
-    batch = model.data_preprocessor(_toy_batch(), training=True)
-    losses = model(**batch, mode="loss")
-    total = sum(v for k, v in losses.items() if "loss" in k)
-    assert torch.isfinite(total)
-    total.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
-    assert not missing, f"parameters without gradient: {missing}"
-    model.eval()
-    with torch.no_grad():
-        preds = model(**model.data_preprocessor(_toy_batch(), training=False), mode="predict")
-    assert len(preds) == 2
-
-
-def check_dataset(dataset):
-    item = dataset[0]
-    assert set(item) == {"inputs", "data_samples"}
-    assert len(dataset) > 0
-
-
-def check_metric(metric):
-    metric.dataset_meta = {"classes": ("car", "pedestrian")}
-    gt = torch.zeros(2, 4, 4)
-    gt[0, :2] = 1
-    metric.process({}, [dict(pred_bev_seg=gt.clone(), gt_bev_seg=gt)])
-    result = metric.evaluate(1)
-    assert any(k.endswith("mIoU") for k in result)
-
-
-CASES: dict[str, Case] = {
-    "ToyBEVSegmentor": Case(MODELS, dict(type="ToyBEVSegmentor", base_channels=4), check_model),
-    "ToyBEVDataset": Case(DATASETS, dict(type="ToyBEVDataset", num_samples=3, grid_size=16), check_dataset),
-    "BEVSegIoUMetric": Case(METRICS, dict(type="BEVSegIoUMetric"), check_metric),
-}
+CASES = _load_cases()
 
 
 def _registered_names() -> set[str]:
@@ -75,7 +41,9 @@ def _registered_names() -> set[str]:
 
 
 def test_every_registered_module_has_a_case():
-    assert _registered_names() == set(CASES), "add a Case to CASES for each newly registered module"
+    missing = _registered_names() - set(CASES)
+    assert not missing, f"add a RegistryCase in tests/<area>/registry_cases.py for: {sorted(missing)}"
+    assert not set(CASES) - _registered_names(), "cases for modules that are not registered"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
