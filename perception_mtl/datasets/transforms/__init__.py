@@ -1,0 +1,19 @@
+from .bev_aug import BEVAug
+from .load_bev_map_segmentation import MAP_CLASSES, LoadBEVMapSegmentation
+from .load_lidar_points_with_sweeps import LoadLidarPointsWithSweeps
+from .load_multi_view_images import NUSCENES_CAMERAS, LoadMultiViewImages
+from .load_occupancy import LoadOccupancy
+from .multi_view_image_aug import MultiViewImageAug
+from .pack_mtl_inputs import PackMTLInputs
+
+__all__ = [
+    "BEVAug",
+    "LoadBEVMapSegmentation",
+    "LoadLidarPointsWithSweeps",
+    "LoadMultiViewImages",
+    "LoadOccupancy",
+    "MAP_CLASSES",
+    "MultiViewImageAug",
+    "NUSCENES_CAMERAS",
+    "PackMTLInputs",
+]
