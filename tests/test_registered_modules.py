@@ -50,6 +50,6 @@ def test_every_registered_module_has_a_case():
 def test_registered_module_builds_and_runs(name):
     init_default_scope("perception_mtl")
     case = CASES[name]
-    module = case.registry.build(case.cfg)
+    module = case.build()
     assert type(module).__name__ == name
     case.check(module)

@@ -1,5 +1,50 @@
-from perception_mtl.registry import DATASETS
-from perception_mtl.testing import RegistryCase
+import copy
+import tempfile
+
+import numpy as np
+import torch
+from mmengine.registry import init_default_scope
+
+from perception_mtl.registry import DATASETS, TRANSFORMS
+from perception_mtl.structures import SensorCalibration
+from perception_mtl.testing import RegistryCase, write_tiny_nuscenes
+
+_TINY: dict = {}
+
+
+def _tiny() -> tuple[str, str]:
+    """(root, info file) of the hand-made nuScenes sample, written once per test session."""
+    if not _TINY:
+        root = tempfile.mkdtemp(prefix="tiny_nuscenes_")
+        _TINY.update(root=root, info=write_tiny_nuscenes(root))
+    return _TINY["root"], _TINY["info"]
+
+
+def _pipeline(root):
+    return [
+        dict(type="LoadLidarPointsWithSweeps", sweeps_num=1, test_mode=True),
+        dict(type="LoadMultiViewImages"),
+        dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True),
+        dict(type="MultiViewImageAug", final_size=(64, 128), resize_lim=(0.8, 0.8), rot_lim=(-5, 5)),
+        dict(type="BEVAug"),
+        dict(type="LoadBEVMapSegmentation", data_root=root),
+        dict(type="LoadOccupancy"),
+        dict(type="PackMTLInputs"),
+    ]
+
+
+def _results_before(name: str) -> dict:
+    """The tiny sample after the standard pipeline up to (not including) transform ``name``."""
+    init_default_scope("perception_mtl")
+    root, info = _tiny()
+    dataset = DATASETS.build(dict(type="NuScenesMTLDataset", data_root=root, ann_file=info, filter_empty_gt=False))
+    results = copy.deepcopy(dataset.get_data_info(0))
+    results.update(box_type_3d=dataset.box_type_3d, box_mode_3d=dataset.box_mode_3d)
+    for step in _pipeline(root):
+        if step["type"] == name:
+            return results
+        results = TRANSFORMS.build(step)(results)
+    raise KeyError(name)
 
 
 def check_toy_dataset(dataset):
@@ -8,6 +53,72 @@ def check_toy_dataset(dataset):
     assert item["inputs"]["bev"].shape == (2, 16, 16)
 
 
+def check_nuscenes_dataset(dataset):
+    item = dataset[0]
+    assert isinstance(item["inputs"]["calib"], SensorCalibration)
+    assert item["data_samples"].gt_bev_seg.shape == (6, 200, 200)
+
+
+def check_lidar_loading(transform):
+    assert transform(_results_before("LoadLidarPointsWithSweeps"))["points"].shape == (600, 5)
+
+
+def check_image_loading(transform):
+    results = transform(_results_before("LoadMultiViewImages"))
+    assert len(results["img"]) == 6 and results["cam2img"].shape == (6, 3, 3)
+
+
+def check_image_aug(transform):
+    results = transform(_results_before("MultiViewImageAug"))
+    assert results["img"][0].shape == (32, 64, 3) and results["img_aug"][0, 0, 0] == np.float32(0.4)
+
+
+def check_bev_aug(transform):
+    assert transform(_results_before("BEVAug"))["gt_bboxes_3d"].tensor[0, 0].item() == -10.0
+
+
+def check_map(transform):
+    transform.data_root = _tiny()[0]
+    seg = transform(_results_before("LoadBEVMapSegmentation"))["gt_bev_seg"]
+    assert seg.shape == (1, 200, 200) and seg[0, 120, 100] == 1
+
+
+def check_occupancy(transform):
+    assert transform(_results_before("LoadOccupancy"))["gt_occ"]["semantics"].shape == (200, 200, 16)
+
+
+def check_pack(transform):
+    packed = transform(_results_before("PackMTLInputs"))
+    assert torch.is_tensor(packed["inputs"]["img"]) and packed["data_samples"].gt_occ["semantics"].dtype == torch.uint8
+
+
+def _nuscenes_cfg():
+    root, info = _tiny()
+    return dict(
+        type="NuScenesMTLDataset", data_root=root, ann_file=info, filter_empty_gt=False, pipeline=_pipeline(root)
+    )
+
+
 CASES = {
     "ToyBEVDataset": RegistryCase(DATASETS, dict(type="ToyBEVDataset", num_samples=3, grid_size=16), check_toy_dataset),
+    "NuScenesMTLDataset": RegistryCase(DATASETS, _nuscenes_cfg, check_nuscenes_dataset),
+    "LoadLidarPointsWithSweeps": RegistryCase(
+        TRANSFORMS, dict(type="LoadLidarPointsWithSweeps", sweeps_num=1), check_lidar_loading
+    ),
+    "LoadMultiViewImages": RegistryCase(TRANSFORMS, dict(type="LoadMultiViewImages"), check_image_loading),
+    "MultiViewImageAug": RegistryCase(
+        TRANSFORMS,
+        dict(type="MultiViewImageAug", final_size=(32, 64), resize_lim=(0.4, 0.4), is_train=False),
+        check_image_aug,
+    ),
+    "BEVAug": RegistryCase(
+        TRANSFORMS,
+        dict(type="BEVAug", flip_x_prob=1.0, flip_y_prob=0.0, rot_range=(0, 0), scale_range=(1, 1)),
+        check_bev_aug,
+    ),
+    "LoadBEVMapSegmentation": RegistryCase(
+        TRANSFORMS, dict(type="LoadBEVMapSegmentation", data_root="", classes=("drivable_area",)), check_map
+    ),
+    "LoadOccupancy": RegistryCase(TRANSFORMS, dict(type="LoadOccupancy"), check_occupancy),
+    "PackMTLInputs": RegistryCase(TRANSFORMS, dict(type="PackMTLInputs"), check_pack),
 }

@@ -16,12 +16,10 @@ def read_points(path: str, load_dim: int, token: str | None) -> np.ndarray:
     """Reads an (N, load_dim) float32 ``.pcd.bin``; raises BadSampleError naming the file and token."""
     if not os.path.isfile(path):
         raise BadSampleError("LiDAR file not found", path, token)
-    raw = np.fromfile(path, dtype=np.float32)
-    if raw.size == 0 or raw.size % load_dim:
-        raise BadSampleError(
-            f"LiDAR file is truncated or not {load_dim} floats per point ({raw.size} floats)", path, token
-        )
-    points = raw.reshape(-1, load_dim)
+    size = os.path.getsize(path)
+    if size == 0 or size % (4 * load_dim):
+        raise BadSampleError(f"LiDAR file is truncated or not {load_dim} float32 per point ({size} bytes)", path, token)
+    points = np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
     if not np.isfinite(points).all():
         bad = int((~np.isfinite(points)).any(1).sum())
         raise BadSampleError(f"{bad} LiDAR points hold NaN or inf", path, token)

@@ -1,0 +1,171 @@
+"""NuScenesMTLDataset end to end on one hand-made sample, and its bad-input errors."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from perception_mtl.datasets import BadSampleError, NuScenesMTLDataset
+from perception_mtl.structures import SensorCalibration
+from perception_mtl.testing import write_tiny_nuscenes
+
+
+def pipeline(root, bev_aug=None):
+    return [
+        dict(type="LoadLidarPointsWithSweeps", sweeps_num=1, test_mode=True),
+        dict(type="LoadMultiViewImages"),
+        dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True),
+        dict(type="MultiViewImageAug", final_size=(64, 128), resize_lim=(0.8, 0.8), is_train=False),
+        bev_aug or dict(type="BEVAug", is_train=False),
+        dict(type="LoadBEVMapSegmentation", data_root=root),
+        dict(type="LoadOccupancy"),
+        dict(type="PackMTLInputs"),
+    ]
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    init_default_scope("perception_mtl")
+    root = str(tmp_path)
+    return root, write_tiny_nuscenes(root)
+
+
+def _dataset(root, info, **kwargs):
+    kwargs.setdefault("pipeline", pipeline(root))
+    return NuScenesMTLDataset(data_root=root, ann_file=info, filter_empty_gt=False, **kwargs)
+
+
+def test_sample_packs_every_task(tiny):
+    root, info = tiny
+    item = _dataset(root, info)[0]
+    inputs, sample = item["inputs"], item["data_samples"]
+    assert inputs["points"].shape == (600, 5)  # 500 key + 100 sweep points, time lag last
+    assert sorted(inputs["points"][:, -1].unique().tolist()) == pytest.approx([0.0, 0.05])
+    assert inputs["img"].shape == (6, 3, 64, 128)
+    calib = inputs["calib"]
+    assert isinstance(calib, SensorCalibration) and calib.num_cams == 6 and len(calib) == 1
+    assert calib.img_aug[0, 0, 0, 0].item() == pytest.approx(0.8)
+    boxes = sample.gt_instances_3d.bboxes_3d
+    # Info z is the box centre (mmdet3d convention); boxes are bottom-centred.
+    assert boxes.tensor[0, :3].tolist() == pytest.approx([10.0, 0.0, -0.8]) and boxes.tensor.shape[1] == 9
+    seg = sample.gt_bev_seg
+    assert seg.shape == (6, 200, 200)
+    # Row i = x index, column j = y index, 0.5 m cells from -50 m. Road: x in [0, 40], |y| < 10.
+    assert seg[0, 100 + 20, 100].item() == 1 and seg[0, 100 - 20, 100].item() == 0
+    assert seg[0, 100 + 20, 100 + 30].item() == 0
+    # Walkway: y in [10, 14] north of the road; divider along y = 0.
+    assert seg[2, 100 + 20, 100 + 24].item() == 1 and seg[2, 100 + 20, 100 + 16].item() == 0
+    assert seg[5, 100 + 20, 99:101].any() and not seg[5, 100 + 20, 100 + 10].item()
+    occ = sample.gt_occ
+    assert occ["semantics"].shape == (200, 200, 16) and (occ["semantics"] == 1).sum() == 6 * 6 * 4
+
+
+def test_map_and_occupancy_follow_a_bev_flip(tiny):
+    root, info = tiny
+    flip = dict(type="BEVAug", rot_range=(0, 0), scale_range=(1, 1), flip_x_prob=1.0, flip_y_prob=0.0)
+    item = _dataset(root, info, pipeline=pipeline(root, flip))[0]
+    sample = item["data_samples"]
+    assert sample.gt_instances_3d.bboxes_3d.tensor[0, 0].item() == pytest.approx(-10.0)
+    seg = sample.gt_bev_seg
+    assert seg[0, 100 - 20, 100].item() == 1 and seg[0, 100 + 20, 100].item() == 0  # road now at x < 0
+    car = torch.nonzero(sample.gt_occ["semantics"] == 1)
+    assert (car[:, 0] < 100).all()  # occupied voxels moved to negative x as well
+    assert np.allclose(item["inputs"]["calib"].lidar_aug[0].numpy(), np.diag([-1.0, 1, 1, 1]))
+
+
+def _break(root, info, edit):
+    with open(info, "rb") as f:
+        data = pickle.load(f)
+    edit(root, data["data_list"][0])
+    with open(info, "wb") as f:
+        pickle.dump(data, f)
+
+
+def _remove(rel):
+    return lambda root: os.remove(os.path.join(root, rel))
+
+
+def _truncate(root):
+    with open(os.path.join(root, "samples/LIDAR_TOP/tok0.pcd.bin"), "ab") as f:
+        f.write(b"xx")
+
+
+def _nan_sweep(root):
+    np.full((4, 5), np.nan, np.float32).tofile(os.path.join(root, "sweeps/LIDAR_TOP/tok0_sweep.pcd.bin"))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_remove("samples/LIDAR_TOP/tok0.pcd.bin"), "tok0.pcd.bin"),
+        (_truncate, "truncated"),
+        (_nan_sweep, "NaN"),
+        (_remove("samples/CAM_BACK/tok0.jpg"), "CAM_BACK"),
+        (_remove("gts/scene-0001/tok0/labels.npz"), "labels.npz"),
+    ],
+)
+def test_bad_files_name_the_file_and_token(tiny, damage, message):
+    root, info = tiny
+    damage(root)
+    dataset = _dataset(root, info)
+    with pytest.raises(BadSampleError, match=message) as err:
+        dataset[0]
+    assert "sample tok0" in str(err.value)
+
+
+def test_skip_bad_samples_warns_and_counts(tiny):
+    root, info = tiny
+    os.remove(os.path.join(root, "samples/CAM_FRONT/tok0.jpg"))
+    dataset = _dataset(root, info, skip_bad_samples=True, max_refetch=2)
+    with pytest.warns(UserWarning, match="skipping bad sample"), pytest.raises(Exception, match="Cannot find valid"):
+        dataset[0]  # the only sample is bad: every refetch is skipped
+    assert dataset.num_skipped == 3
+
+
+def test_broken_info_file_is_named(tiny):
+    root, info = tiny
+    with open(info, "wb") as f:
+        f.write(b"not a pickle")
+    with pytest.raises(ValueError, match="tiny_infos.pkl"):
+        _dataset(root, info)
+    _break_missing = os.path.join(root, "missing.pkl")
+    with pytest.raises(FileNotFoundError, match="missing.pkl"):
+        _dataset(root, _break_missing)
+
+
+def test_record_without_token_is_named(tiny):
+    root, info = tiny
+    _break(root, info, lambda root, s: s.pop("ego2global"))
+    with pytest.raises(BadSampleError, match="ego2global"):
+        _dataset(root, info)
+
+
+def test_sweep_decoding_matches_mmdet3d(tiny):
+    """Our sweep transform reads mmdet3d's lidar2sensor encoding exactly as mmdet3d's loader."""
+    from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
+    from mmdet3d.structures.points import LiDARPoints
+
+    from perception_mtl.datasets.transforms import LoadLidarPointsWithSweeps
+
+    root, info = tiny
+    angle = 0.3
+    code = np.eye(4)
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    code[:3, :3] = rot.T
+    code[:3, 3] = -np.array([1.0, 2.0, 0.5])
+    sweep_path = os.path.join(root, "sweeps/LIDAR_TOP/tok0_sweep.pcd.bin")
+    results = dict(
+        token="tok0",
+        timestamp=1.0,
+        lidar_points=dict(lidar_path=os.path.join(root, "samples/LIDAR_TOP/tok0.pcd.bin")),
+        lidar_sweeps=[dict(lidar_points=dict(lidar_path=sweep_path, lidar2sensor=code.tolist()), timestamp=0.95)],
+    )
+    ours = LoadLidarPointsWithSweeps(use_dim=(0, 1, 2, 3, 4), sweeps_num=1, test_mode=True)(dict(results))["points"]
+    key = np.fromfile(results["lidar_points"]["lidar_path"], np.float32).reshape(-1, 5)
+    theirs = LoadPointsFromMultiSweeps(sweeps_num=1, use_dim=[0, 1, 2, 3, 4], test_mode=True, remove_close=True)(
+        dict(results, points=LiDARPoints(key, points_dim=5))
+    )["points"]
+    assert torch.allclose(ours.tensor[:, :3], theirs.tensor[:, :3], atol=1e-4)
