@@ -92,10 +92,10 @@ class BEVAug(BaseTransform):
 
 def apply_bev_matrix(results: dict, matrix: np.ndarray) -> dict:
     """Applies a 4x4 BEV transform to points and boxes and composes it into ``lidar_aug``."""
-    if "points" in results:
+    if "points" in results and not np.allclose(matrix, np.eye(4)):
         points = results["points"]
-        xyz = points.tensor[:, :3].double() @ torch.as_tensor(matrix[:3, :3]).T + torch.as_tensor(matrix[:3, 3])
-        points.tensor[:, :3] = xyz.to(points.tensor.dtype)
+        m = torch.as_tensor(matrix, dtype=points.tensor.dtype)
+        points.tensor[:, :3] = torch.addmm(m[:3, 3], points.tensor[:, :3], m[:3, :3].T)
     boxes = results.get("gt_bboxes_3d")
     if boxes is not None:
         boxes.tensor = transform_boxes(boxes.tensor, matrix)

@@ -76,16 +76,27 @@ class LoadOccupancy(BaseTransform):
 
     def resample(self, labels: dict[str, np.ndarray], ego_aug: np.ndarray) -> dict[str, np.ndarray]:
         """Nearest-neighbour resampling of every grid under the ego-frame transform ``ego_aug``."""
-        axes = [self.lo[i] + (np.arange(n) + 0.5) * self.voxel[i] for i, n in enumerate(self.grid_size)]
-        centres = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
         inverse = np.linalg.inv(ego_aug)
-        source = centres @ inverse[:3, :3].T + inverse[:3, 3]
-        index = np.floor((source - self.lo) / self.voxel).astype(np.int64)
-        inside = np.all((index >= 0) & (index < np.asarray(self.grid_size)), axis=1)
-        index = np.clip(index, 0, np.asarray(self.grid_size) - 1)
+        size = np.asarray(self.grid_size)
+        axes = [self.lo[i] + (np.arange(n) + 0.5) * self.voxel[i] for i, n in enumerate(self.grid_size)]
+        if np.allclose(inverse[:2, 2], 0) and np.allclose(inverse[2, :2], 0):
+            # BEV augmentations never mix z with x/y: map the (X, Y) plane once and z once.
+            gx, gy = np.meshgrid(axes[0], axes[1], indexing="ij")
+            sx = inverse[0, 0] * gx + inverse[0, 1] * gy + inverse[0, 3]
+            sy = inverse[1, 0] * gx + inverse[1, 1] * gy + inverse[1, 3]
+            sz = inverse[2, 2] * axes[2] + inverse[2, 3]
+            ix = np.floor((sx - self.lo[0]) / self.voxel[0]).astype(np.int64)[:, :, None]
+            iy = np.floor((sy - self.lo[1]) / self.voxel[1]).astype(np.int64)[:, :, None]
+            iz = np.floor((sz - self.lo[2]) / self.voxel[2]).astype(np.int64)[None, None, :]
+        else:
+            centres = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+            source = centres @ inverse[:3, :3].T + inverse[:3, 3]
+            index = np.floor((source - self.lo) / self.voxel).astype(np.int64)
+            ix, iy, iz = index[..., 0], index[..., 1], index[..., 2]
+        inside = (ix >= 0) & (ix < size[0]) & (iy >= 0) & (iy < size[1]) & (iz >= 0) & (iz < size[2])
+        ix, iy, iz = np.clip(ix, 0, size[0] - 1), np.clip(iy, 0, size[1] - 1), np.clip(iz, 0, size[2] - 1)
         out = {}
         for key, grid in labels.items():
             empty = FREE_LABEL if key == "semantics" else False
-            values = np.where(inside, grid[index[:, 0], index[:, 1], index[:, 2]], empty)
-            out[key] = values.reshape(self.grid_size).astype(grid.dtype)
+            out[key] = np.where(inside, grid[ix, iy, iz], empty).astype(grid.dtype)
         return out

@@ -1,0 +1,73 @@
+"""Dataset preparation behind ``tools/create_data.py``.
+
+``synthetic``: generate the synthetic nuScenes-format dataset (and its info files).
+``nuscenes``: write info files for a (real or synthetic) nuScenes root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+
+def build_create_data_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Prepare datasets: synthetic nuScenes, or info files for nuScenes.")
+    sub = parser.add_subparsers(dest="dataset", required=True)
+
+    syn = sub.add_parser("synthetic", help="generate a synthetic dataset in nuScenes' on-disk format")
+    syn.add_argument("--out-dir", required=True, help="dataset root to create, e.g. data/synthetic_nuscenes")
+    syn.add_argument("--scenes", type=int, default=10, help="number of scenes (<= 10: v1.0-mini names)")
+    syn.add_argument("--samples-per-scene", type=int, default=16, help="key frames per scene (2 Hz)")
+    syn.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
+    syn.add_argument("--sweeps-per-sample", type=int, default=2, help="non-key LiDAR sweeps between key frames")
+    syn.add_argument("--image-width", type=int, default=400, help="camera width in pixels (height = 9/16)")
+    syn.add_argument("--workers", type=int, default=None, help="parallel processes (default: up to 2)")
+    syn.add_argument("--no-occupancy", action="store_true", help="skip the Occ3D labels")
+
+    nus = sub.add_parser("nuscenes", help="write mmdet3d-v2 info files for a nuScenes-format root")
+    nus.add_argument("--root", required=True, help="dataset root (holds v1.0-*/, samples/, sweeps/, maps/)")
+    nus.add_argument("--version", default="v1.0-trainval", choices=["v1.0-mini", "v1.0-trainval", "v1.0-test"])
+    nus.add_argument("--out-dir", default=None, help="where to write the .pkl files (default: the root)")
+    nus.add_argument("--max-sweeps", type=int, default=10, help="LiDAR sweeps per sample")
+    nus.add_argument("--skip-bad", action="store_true", help="skip bad samples with a warning instead of failing")
+    return parser
+
+
+def create_synthetic(args: argparse.Namespace) -> dict:
+    from perception_mtl.datasets.converters.synthetic_nuscenes_writer import SyntheticNuScenesWriter
+
+    writer = SyntheticNuScenesWriter(
+        args.out_dir,
+        num_scenes=args.scenes,
+        samples_per_scene=args.samples_per_scene,
+        seed=args.seed,
+        sweeps_per_sample=args.sweeps_per_sample,
+        image_width=args.image_width,
+        workers=args.workers,
+        with_occupancy=not args.no_occupancy,
+    )
+    summary = writer.run()
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def create_nuscenes_infos(args: argparse.Namespace) -> dict:
+    from perception_mtl.datasets.converters.nuscenes_info_converter import NuScenesInfoConverter
+
+    converter = NuScenesInfoConverter(
+        args.root, args.version, args.out_dir or args.root, args.max_sweeps, skip_bad=args.skip_bad
+    )
+    report = converter.run()
+    for path, count in report.files.items():
+        print(f"{path}: {count} samples")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} bad samples")
+    return {"files": report.files, "skipped": len(report.skipped)}
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = build_create_data_parser().parse_args(argv)
+    if args.dataset == "synthetic":
+        return create_synthetic(args)
+    return create_nuscenes_infos(args)

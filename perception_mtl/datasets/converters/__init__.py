@@ -1,0 +1,1 @@
+"""Writers of nuScenes-format data and info files."""

@@ -1,0 +1,1 @@
+"""Synthetic driving world: city map, scene planning, LiDAR and camera simulation, occupancy labels."""
