@@ -41,7 +41,7 @@ def _child(name: str, parent: Registry, locations: list[str]) -> Registry:
 RUNNERS = _child("runner", MMENGINE_RUNNERS, ["perception_mtl.engine"])
 RUNNER_CONSTRUCTORS = _child("runner constructor", MMENGINE_RUNNER_CONSTRUCTORS, ["perception_mtl.engine"])
 LOOPS = _child("loop", MMENGINE_LOOPS, ["perception_mtl.engine"])
-HOOKS = _child("hook", MMENGINE_HOOKS, ["perception_mtl.engine"])
+HOOKS = _child("hook", MMENGINE_HOOKS, ["perception_mtl.engine", "perception_mtl.models"])  # + MoE stats hook
 STRATEGIES = _child("strategy", MMENGINE_STRATEGIES, ["perception_mtl.engine"])
 DATASETS = _child("dataset", MMENGINE_DATASETS, ["perception_mtl.datasets"])
 DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["perception_mtl.datasets"])
@@ -58,7 +58,9 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child(
 PARAM_SCHEDULERS = _child("parameter scheduler", MMENGINE_PARAM_SCHEDULERS, ["perception_mtl.engine"])
 METRICS = _child("metric", MMENGINE_METRICS, ["perception_mtl.evaluation"])
 EVALUATOR = _child("evaluator", MMENGINE_EVALUATOR, ["perception_mtl.evaluation"])
-TASK_UTILS = _child("task util", MMENGINE_TASK_UTILS, ["perception_mtl.models", "perception_mtl.heads"])
+TASK_UTILS = _child(
+    "task util", MMENGINE_TASK_UTILS, ["perception_mtl.models", "perception_mtl.heads", "perception_mtl.calib"]
+)
 VISUALIZERS = _child("visualizer", MMENGINE_VISUALIZERS, ["perception_mtl.engine"])
 VISBACKENDS = _child("vis_backend", MMENGINE_VISBACKENDS, ["perception_mtl.engine"])
 LOG_PROCESSORS = _child("log_processor", MMENGINE_LOG_PROCESSORS, ["perception_mtl.engine"])

@@ -72,17 +72,21 @@ def _prepare_cpu_distributed(cfg: Config) -> None:
         dist.init_process_group(backend="gloo")
 
 
+# Wrappers with an AMP twin that --amp switches to.
+_AMP_WRAPPERS = {"OptimWrapper": "AmpOptimWrapper", "CalibratedOptimWrapper": "CalibratedAmpOptimWrapper"}
+
+
 def enable_amp(cfg: Config) -> None:
     import torch
 
-    if not torch.cuda.is_available():
-        raise RuntimeError("--amp needs a CUDA device (MMEngine's AmpOptimWrapper is GPU-only); none is available")
     wrapper = cfg.optim_wrapper.get("type", "OptimWrapper")
-    if wrapper == "AmpOptimWrapper":
+    if wrapper in _AMP_WRAPPERS.values():
         return
-    if wrapper != "OptimWrapper":
+    if wrapper not in _AMP_WRAPPERS:
         raise ValueError(f"--amp: optim_wrapper.type is {wrapper!r}; set AMP in that wrapper's config instead")
-    cfg.optim_wrapper.type = "AmpOptimWrapper"
+    if wrapper == "OptimWrapper" and not torch.cuda.is_available():
+        raise RuntimeError("--amp needs a CUDA device (MMEngine's AmpOptimWrapper is GPU-only); none is available")
+    cfg.optim_wrapper.type = _AMP_WRAPPERS[wrapper]
     cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
 
 

@@ -1,1 +1,10 @@
 """Task heads (det3d, bev_seg, occupancy, face_pose, camera_calib) and their losses/coders."""
+
+from .center_det_head import CenterDetHead
+from .dense_depth_head import DenseDepthHead
+from .dense_edge_head import DenseEdgeHead
+from .dense_prediction_head import DensePredictionHead
+from .dense_sem_seg_head import DenseSemSegHead
+
+__all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
+__all__ += ["CenterDetHead"]

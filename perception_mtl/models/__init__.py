@@ -1,1 +1,8 @@
+from .backbones import *  # noqa: F401,F403  (registers the backbones)
+from .data_preprocessors import *  # noqa: F401,F403  (registers the BEV data preprocessor)
 from .detectors import *  # noqa: F401,F403  (registers the assembled models)
+from .fusers import *  # noqa: F401,F403  (registers ConvFuser, AddFuser)
+from .lidar_encoders import *  # noqa: F401,F403  (registers the pillar and sparse-voxel LiDAR encoders)
+from .moe import *  # noqa: F401,F403  (registers the MoE layer, routers, stage and stats hook)
+from .necks import *  # noqa: F401,F403  (registers LSSFPN)
+from .view_transforms import *  # noqa: F401,F403  (registers LSSDepthTransform)

@@ -26,7 +26,7 @@ def _pipeline(root):
         dict(type="LoadMultiViewImages"),
         dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True),
         dict(type="MultiViewImageAug", final_size=(64, 128), resize_lim=(0.8, 0.8), rot_lim=(-5, 5)),
-        dict(type="BEVAug"),
+        dict(type="BEVAug", is_train=False),  # deterministic: later checks read fixed cells
         dict(type="LoadBEVMapSegmentation", data_root=root),
         dict(type="LoadOccupancy"),
         dict(type="PackMTLInputs"),
@@ -122,3 +122,27 @@ CASES = {
     "LoadOccupancy": RegistryCase(TRANSFORMS, dict(type="LoadOccupancy"), check_occupancy),
     "PackMTLInputs": RegistryCase(TRANSFORMS, dict(type="PackMTLInputs"), check_pack),
 }
+
+
+def check_two_modality_bev_dataset(dataset):
+    item = dataset[0]
+    assert item["inputs"]["camera"].shape == (3, 16, 16) and item["inputs"]["lidar"].shape == (2, 16, 16)
+    assert item["data_samples"].gt_bev_seg.shape == (2, 16, 16) and item["data_samples"].gt_centers.shape[1] == 2
+
+
+CASES["TwoModalityBEVDataset"] = RegistryCase(
+    DATASETS, dict(type="TwoModalityBEVDataset", num_samples=2, grid_size=16), check_two_modality_bev_dataset
+)
+
+
+def check_synthetic_dense_scenes(dataset):
+    item = dataset[1]
+    sample = item["data_samples"]
+    assert item["inputs"].shape == (3, 24, 24) and item["inputs"].dtype == torch.uint8
+    assert sample.gt_sem_seg.shape == sample.gt_depth.shape == sample.gt_edge.shape == (24, 24)
+    assert torch.equal(dataset[1]["inputs"], item["inputs"])  # deterministic
+
+
+CASES["SyntheticDenseScenes"] = RegistryCase(
+    DATASETS, dict(type="SyntheticDenseScenes", num_samples=2, img_size=24), check_synthetic_dense_scenes
+)

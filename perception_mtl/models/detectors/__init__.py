@@ -1,3 +1,9 @@
+from .multi_task_bev_model import MultiTaskBEVModel
+from .multitask_dense_predictor import MultiTaskDensePredictor
 from .toy_bev_segmentor import ToyBEVSegmentor
+from .two_modality_multitask_net import TwoModalityMultiTaskNet
 
 __all__ = ["ToyBEVSegmentor"]
+__all__ += ["MultiTaskDensePredictor"]
+__all__ += ["TwoModalityMultiTaskNet"]
+__all__ += ["MultiTaskBEVModel"]

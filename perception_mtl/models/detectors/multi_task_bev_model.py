@@ -1,0 +1,217 @@
+"""The multi-task, multi-modal BEV model (BEVFusion skeleton): encoders -> fuser -> decoder -> heads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mmengine.model import BaseModel, ModuleDict
+from mmengine.structures import BaseDataElement
+from torch import Tensor
+
+from perception_mtl.calib import ModalityHook, SharedFeatures
+from perception_mtl.registry import MODELS
+from perception_mtl.structures import SensorCalibration
+
+MODALITIES = ("camera", "lidar")
+CAMERA_PARTS = ("backbone", "neck", "view_transform")
+
+
+@MODELS.register_module()
+class MultiTaskBEVModel(BaseModel):
+    """Camera and/or LiDAR -> one BEV map -> shared decoder -> one head per task.
+
+    Stages live in named ``ModuleDict``s (DESIGN §2): ``encoders['camera']`` (``backbone``,
+    ``neck``, ``view_transform``), ``encoders['lidar']`` (a LiDAR encoder over the data
+    preprocessor's voxels), ``fuser`` (None for a single modality), ``decoder`` (``backbone``,
+    ``neck``, e.g. mmdet3d SECOND + SECONDFPN) and ``heads[task]``. Which modalities run is set
+    by which encoders are configured; which tasks run by ``tasks``.
+
+    Export boundaries are methods: :meth:`camera_encoder`, :meth:`lidar_encoder`, :meth:`fuse`,
+    :meth:`bev_decode` and :meth:`head_forward`. Gradient calibration uses
+    :meth:`extract_shared` and :meth:`loss_by_shared`.
+
+    BEV maps are (B, C, Y, X) in the (augmented) LiDAR frame, rows along y, columns along x; all
+    modalities must produce the same (Y, X).
+
+    Args:
+        encoders: ``{'camera': {'backbone', 'neck', 'view_transform'}, 'lidar': cfg}``, either or both.
+        decoder: ``{'backbone': cfg, 'neck': cfg}``; the neck may be None.
+        heads: ``{task: head cfg}``; only the tasks in ``tasks`` are built.
+        tasks: tasks to train and predict, e.g. ``('det',)``.
+        fuser: fuser config; required with two modalities, not allowed with one.
+        loss_scale: ``{task: factor}`` multiplying that task's losses (default 1).
+        data_preprocessor: defaults to ``BEVDataPreprocessor`` without voxelisation.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(
+        self,
+        encoders: dict,
+        decoder: dict,
+        heads: dict,
+        tasks: Sequence[str] = ("det",),
+        fuser: dict | None = None,
+        loss_scale: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type="BEVDataPreprocessor"), init_cfg=init_cfg)
+        unknown = sorted(set(encoders) - set(MODALITIES))
+        if unknown:
+            raise ValueError(f"encoders: unknown modalities {unknown}; expected a subset of {list(MODALITIES)}")
+        self.modalities = [m for m in MODALITIES if encoders.get(m)]
+        if not self.modalities:
+            raise ValueError("encoders: configure at least one of 'camera', 'lidar'")
+        self.encoders = ModuleDict()
+        if "camera" in self.modalities:
+            missing = [p for p in CAMERA_PARTS if not encoders["camera"].get(p)]
+            if missing:
+                raise ValueError(f"encoders.camera lacks {missing}")
+            self.encoders["camera"] = ModuleDict({p: MODELS.build(encoders["camera"][p]) for p in CAMERA_PARTS})
+        if "lidar" in self.modalities:
+            self.encoders["lidar"] = MODELS.build(encoders["lidar"])
+        if len(self.modalities) > 1 and fuser is None:
+            raise ValueError(f"fuser: required to combine {self.modalities} (e.g. dict(type='ConvFuser', ...))")
+        if len(self.modalities) == 1 and fuser is not None:
+            raise ValueError(f"fuser: set to None for a single-modality model (only {self.modalities[0]} configured)")
+        self.fuser = MODELS.build(fuser) if fuser is not None else None
+        if not decoder.get("backbone"):
+            raise ValueError("decoder.backbone is required")
+        self.decoder = ModuleDict({"backbone": MODELS.build(decoder["backbone"])})
+        if decoder.get("neck"):
+            self.decoder["neck"] = MODELS.build(decoder["neck"])
+        self.tasks = tuple(tasks)
+        if not self.tasks:
+            raise ValueError("tasks: name at least one task")
+        missing = [t for t in self.tasks if not heads.get(t)]
+        if missing:
+            raise ValueError(f"heads: no head configured for tasks {missing} (heads.<task>)")
+        self.heads = ModuleDict({t: MODELS.build(heads[t]) for t in self.tasks})
+        unknown = sorted(set(loss_scale or {}) - set(self.tasks))
+        if unknown:
+            raise ValueError(f"loss_scale names tasks that are not trained: {unknown}")
+        self.loss_scale = {t: float((loss_scale or {}).get(t, 1.0)) for t in self.tasks}
+
+    # ------------------------------------------------------------------ export boundaries
+    def camera_encoder(
+        self, img: Tensor, calib: SensorCalibration | None = None, pool_index: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Images -> camera BEV map.
+
+        Args:
+            img: (B, N, 3, H, W) normalised images.
+            calib: the batch's calibration (frustum geometry); not needed with ``pool_index``.
+            pool_index: precomputed BEV-pool indices (``view_transform.pool_index``), e.g. for an
+                exported graph on a fixed rig.
+
+        Returns:
+            (B, C_cam, Y, X) BEV features and (B, N, D, fH, fW) depth logits.
+        """
+        batch, cams = img.shape[:2]
+        parts = self.encoders["camera"]
+        feats = parts["neck"](parts["backbone"](img.flatten(0, 1)))
+        feat = feats[0] if isinstance(feats, (list, tuple)) else feats
+        feat = feat.view(batch, cams, *feat.shape[1:])
+        return parts["view_transform"](feat, calib, tuple(img.shape[-2:]), pool_index)
+
+    def lidar_encoder(self, voxels: Tensor, num_points: Tensor, coors: Tensor, batch_size: int) -> Tensor:
+        """Voxels (V, P, C), counts (V,), coordinates (V, 4) [b, z, y, x] -> (B, C_lidar, Y, X)."""
+        return self.encoders["lidar"](voxels, num_points, coors, batch_size)
+
+    def fuse(self, feats: dict[str, Tensor]) -> Tensor:
+        """``{modality: (B, C_m, Y, X)}`` -> (B, C, Y, X); the single map itself without a fuser."""
+        if self.fuser is None:
+            return feats[self.modalities[0]]
+        return self.fuser([feats[m] for m in self.modalities])
+
+    def bev_decode(self, bev: Tensor) -> Tensor:
+        """Fused BEV (B, C, Y, X) -> shared feature (B, C', Y', X') (SECONDFPN concatenates its scales)."""
+        out = self.decoder["backbone"](bev)
+        if "neck" in self.decoder:
+            out = self.decoder["neck"](out)
+        if isinstance(out, (list, tuple)):
+            if len(out) != 1:
+                raise ValueError(f"decoder: expected one output map, got {len(out)}; add a neck that merges them")
+            out = out[0]
+        return out
+
+    def head_forward(self, task: str, feat: Tensor):
+        """Raw outputs of ``heads[task]`` on the shared feature (no decoding)."""
+        return self.heads[task](feat)
+
+    # ------------------------------------------------------------------ calibration contract
+    def extract_shared(
+        self,
+        inputs: dict,
+        data_samples: Sequence[BaseDataElement] | None = None,
+        modality_hook: ModalityHook | None = None,
+    ) -> SharedFeatures:
+        """Encoders, fuser and decoder.
+
+        Args:
+            inputs: the data preprocessor's output: ``img``, ``calib``, ``points``, ``voxels``.
+            data_samples: unused here (kept for the contract).
+            modality_hook: applied to ``{modality: (B, C_m, Y, X)}`` before the fuser.
+
+        Returns:
+            ``SharedFeatures``: ``feat`` the decoder output, ``modality_feats`` the BEV maps entering
+            the fuser, ``aux_losses`` ``{'depth.loss_depth'}`` in training when the view transform
+            supervises depth.
+        """
+        feats, aux = {}, {}
+        if "camera" in self.modalities:
+            for key in ("img", "calib"):
+                if key not in inputs:
+                    raise KeyError(
+                        f"MultiTaskBEVModel: the camera encoder needs inputs['{key}'] (got {sorted(inputs)})"
+                    )
+            img, calib = inputs["img"], inputs["calib"]
+            feats["camera"], depth_logits = self.camera_encoder(img, calib)
+            view_transform = self.encoders["camera"]["view_transform"]
+            if self.training and getattr(view_transform, "depth_loss_weight", 0) > 0:
+                if "points" not in inputs:
+                    raise KeyError("encoders.camera.view_transform.depth_loss_weight > 0 needs inputs['points']")
+                loss = view_transform.depth_loss(depth_logits, inputs["points"], calib, tuple(img.shape[-2:]))
+                aux["depth.loss_depth"] = loss
+        if "lidar" in self.modalities:
+            if "voxels" not in inputs:
+                raise KeyError("MultiTaskBEVModel: the LiDAR encoder needs voxels; set data_preprocessor.voxelize")
+            vox = inputs["voxels"]
+            feats["lidar"] = self.lidar_encoder(vox["voxels"], vox["num_points"], vox["coors"], vox["batch_size"])
+        sizes = {m: tuple(f.shape[-2:]) for m, f in feats.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"encoders: BEV sizes differ {sizes}; match view_transform bounds/downsample to lidar")
+        if modality_hook is not None:
+            feats = modality_hook(feats)
+        return SharedFeatures(feat=self.bev_decode(self.fuse(feats)), modality_feats=feats, aux_losses=aux)
+
+    def loss_by_shared(self, shared_feat: Tensor, data_samples: Sequence[BaseDataElement]) -> dict[str, Tensor]:
+        """Task losses on the shared feature, keyed ``'<task>.<name>'`` and scaled by ``loss_scale``."""
+        if data_samples is None:
+            raise ValueError("MultiTaskBEVModel: mode='loss' needs data_samples with the tasks' ground truth")
+        losses = {}
+        for task in self.tasks:
+            scale = self.loss_scale[task]
+            for key, value in self.heads[task].loss(shared_feat, data_samples).items():
+                losses[f"{task}.{key}"] = value * scale if "loss" in key else value
+        return losses
+
+    # ------------------------------------------------------------------ MMEngine model
+    def forward(
+        self, inputs: dict, data_samples: list[BaseDataElement] | None = None, mode: str = "tensor"
+    ) -> dict | list[BaseDataElement]:
+        """Returns per ``mode``: 'tensor' ``{task: raw head outputs}``; 'loss' the loss dict (task
+        losses and auxiliary ones); 'predict' the samples with each head's predictions
+        (``pred_instances_3d`` for 'det')."""
+        if mode not in ("tensor", "loss", "predict"):
+            raise ValueError(f"MultiTaskBEVModel: unknown mode {mode!r} (expected 'tensor', 'loss' or 'predict')")
+        shared = self.extract_shared(inputs, data_samples)
+        if mode == "loss":
+            return {**self.loss_by_shared(shared.feat, data_samples), **shared.aux_losses}
+        if mode == "tensor":
+            return {task: self.head_forward(task, shared.feat) for task in self.tasks}
+        if data_samples is None:
+            raise ValueError("MultiTaskBEVModel: mode='predict' needs data_samples (metainfo for decoding)")
+        for task in self.tasks:
+            data_samples = self.heads[task].predict(shared.feat, data_samples)
+        return data_samples
