@@ -12,15 +12,11 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-DATA = ROOT / "data" / "synthetic_nuscenes"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (DATA / "nuscenes_infos_val.pkl").is_file(),
-    reason="needs the synthetic dataset (python tools/create_data.py synthetic --out-dir data/synthetic_nuscenes)",
-)
-def test_fused_demo_trains_and_evaluates(tmp_path):
+def test_fused_demo_trains_and_evaluates(tmp_path, synthetic_root):
+    DATA = pathlib.Path(synthetic_root)  # the session's tiny generated dataset (tests/conftest.py)
     cfg = Config.fromfile(str(ROOT / "configs" / "bevfusion_fusion_demo.py"))
     cfg.work_dir = str(tmp_path)
     cfg.data_root = str(DATA) + "/"
