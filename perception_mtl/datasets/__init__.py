@@ -1,4 +1,6 @@
+from .aflw2000_dataset import AFLW2000Dataset
 from .bad_sample_error import BadSampleError
+from .face_dataset import FaceDataset
 from .nuscenes_mtl_dataset import NuScenesMTLDataset
 from .synthetic_dense_scenes import SyntheticDenseScenes
 from .toy_bev_dataset import ToyBEVDataset
@@ -8,3 +10,4 @@ from .two_modality_bev_dataset import TwoModalityBEVDataset
 __all__ = ["BadSampleError", "NuScenesMTLDataset", "ToyBEVDataset"]
 __all__ += ["SyntheticDenseScenes"]
 __all__ += ["TwoModalityBEVDataset"]
+__all__ += ["AFLW2000Dataset", "FaceDataset"]

@@ -5,6 +5,8 @@ from .dense_depth_head import DenseDepthHead
 from .dense_edge_head import DenseEdgeHead
 from .dense_prediction_head import DensePredictionHead
 from .dense_sem_seg_head import DenseSemSegHead
+from .face_pose_head import FacePoseHead
 
 __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
 __all__ += ["CenterDetHead"]
+__all__ += ["FacePoseHead"]

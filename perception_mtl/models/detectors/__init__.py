@@ -1,3 +1,4 @@
+from .mos_face_net import MOSFaceNet
 from .multi_task_bev_model import MultiTaskBEVModel
 from .multitask_dense_predictor import MultiTaskDensePredictor
 from .toy_bev_segmentor import ToyBEVSegmentor
@@ -7,3 +8,4 @@ __all__ = ["ToyBEVSegmentor"]
 __all__ += ["MultiTaskDensePredictor"]
 __all__ += ["TwoModalityMultiTaskNet"]
 __all__ += ["MultiTaskBEVModel"]
+__all__ += ["MOSFaceNet"]

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+
+from perception_mtl.evaluation.metrics.face_metric import FaceMetric, voc_ap
+
+
+def _sample(gt_boxes, pred_boxes, scores, gt_lm=None, pred_lm=None, gt_poses=None, pred_poses=None, scale=1.0):
+    n, m = len(gt_boxes), len(pred_boxes)
+    s = DetDataSample(metainfo=dict(scale_factor=(scale, scale)))
+    gt = InstanceData()
+    gt.bboxes = torch.tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4) * scale  # network-input pixels
+    gt.landmarks = (torch.tensor(gt_lm, dtype=torch.float32) if gt_lm is not None else torch.zeros(n, 5, 2)) * scale
+    gt.landmarks_valid = torch.ones(n, dtype=torch.bool) if gt_lm is not None else torch.zeros(n, dtype=torch.bool)
+    gt.poses = torch.tensor(gt_poses, dtype=torch.float32) if gt_poses is not None else torch.full((n, 3), np.nan)
+    s.gt_instances = gt
+    pred = InstanceData()
+    pred.bboxes = torch.tensor(pred_boxes, dtype=torch.float32).reshape(-1, 4)
+    pred.scores = torch.tensor(scores, dtype=torch.float32)
+    pred.landmarks = torch.tensor(pred_lm, dtype=torch.float32) if pred_lm is not None else torch.zeros(m, 5, 2)
+    pred.poses = torch.tensor(pred_poses, dtype=torch.float32) if pred_poses is not None else torch.zeros(m, 3)
+    s.pred_instances = pred
+    return s.to_dict()
+
+
+def _evaluate(metric, samples):
+    metric.process({}, samples)
+    return metric.compute_metrics(metric.results)
+
+
+def test_voc_all_point_ap():
+    # TP, FP, TP over 2 faces: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1 -> envelope 1 then 2/3
+    assert voc_ap(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])) == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert voc_ap(np.array([0.5]), np.array([1.0])) == pytest.approx(0.5)
+
+
+def test_ap_splits_ignore_small_faces_and_use_the_right_denominator():
+    big1, big2 = [0, 0, 60, 60], [100, 0, 160, 60]  # size 60: counted in every split
+    small = [200, 0, 230, 30]  # size 30: medium and hard only
+    samples = [
+        _sample(
+            [big1, big2, small],
+            [big1, [300, 300, 360, 360], big2, small, [400, 400, 420, 420]],
+            [0.9, 0.8, 0.7, 0.6, 0.5],
+        )
+    ]
+    m = _evaluate(FaceMetric(size_splits=dict(easy=50.0, medium=25.0, hard=0.0)), samples)
+    # easy: TP(.9) FP(.8, 60 px) TP(.7); .6 matches an ignored face; .5 is a 20 px false positive -> ignored
+    assert m["AP_easy"] == pytest.approx(0.5 + 0.5 * 2 / 3)
+    # medium: 3 faces; TP FP TP TP, the 20 px detection ignored -> P = 1, 1/2, 2/3, 3/4 at R = 1/3 .. 1
+    assert m["AP_medium"] == pytest.approx(1 / 3 * 1.0 + 2 / 3 * 0.75)
+    # hard: every detection counts; the 20 px one is a last FP, which does not change the envelope
+    assert m["AP_hard"] == pytest.approx(m["AP_medium"])
+
+
+def test_nme_is_normalised_by_box_size_and_pose_mae_skips_large_angles():
+    gt_lm = np.tile(np.array([[10.0, 10.0], [30.0, 10.0], [20.0, 20.0], [12.0, 30.0], [28.0, 30.0]]), (2, 1, 1))
+    pred_lm = gt_lm + np.array([2.0, 0.0])  # 2 px error on every point
+    samples = [
+        _sample(
+            [[0, 0, 10, 40], [50, 0, 70, 20]],  # sizes sqrt(10 * 40) = 20 and 20
+            [[0, 0, 10, 40], [50, 0, 70, 20], [200, 200, 220, 220]],
+            [0.9, 0.8, 0.3],  # the 0.3 detection is below score_thr
+            gt_lm=gt_lm,
+            pred_lm=np.concatenate([pred_lm, gt_lm[:1]]),
+            gt_poses=[[10.0, -20.0, 5.0], [120.0, 0.0, 0.0]],  # the second face has |yaw| >= 99
+            pred_poses=[[13.0, -16.0, 5.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+            scale=2.0,  # GT is stored in input pixels and mapped back
+        )
+    ]
+    m = _evaluate(FaceMetric(score_thr=0.5), samples)
+    assert m["NME"] == pytest.approx(2.0 / 20.0)
+    assert (m["yaw_MAE"], m["pitch_MAE"], m["roll_MAE"]) == pytest.approx((3.0, 4.0, 0.0))
+    assert m["pose_MAE"] == pytest.approx(7.0 / 3)
+    assert m["recall_at_thr"] == pytest.approx(1.0)
