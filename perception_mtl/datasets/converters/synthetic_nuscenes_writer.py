@@ -142,6 +142,10 @@ def _run_job(job: tuple[int, int]) -> _SampleResult:
     )
 
 
+# Sweeps merged into each database object: the demo configs' sweeps_num (0.5 s at 6 Hz, nuScenes' span).
+GT_DATABASE_SWEEPS = 3
+
+
 class SyntheticNuScenesWriter:
     """Generates and writes the synthetic dataset, then its info files.
 
@@ -155,6 +159,8 @@ class SyntheticNuScenesWriter:
         workers: parallel processes (default: up to 2).
         with_occupancy: write Occ3D labels.
         write_infos: run the info converter afterwards.
+        with_gt_database: also write the training split's object database for copy-paste augmentation
+            (``nuscenes_gt_database/`` + ``nuscenes_dbinfos_train.pkl``; needs ``write_infos``).
         progress: show a progress bar.
     """
 
@@ -162,13 +168,14 @@ class SyntheticNuScenesWriter:
         self,
         out_dir: str,
         num_scenes: int = 10,
-        samples_per_scene: int = 16,
+        samples_per_scene: int = 40,
         seed: int = 0,
         sweeps_per_sample: int = 2,
         image_width: int = 400,
         workers: int | None = None,
         with_occupancy: bool = True,
         write_infos: bool = True,
+        with_gt_database: bool = True,
         progress: bool = True,
     ) -> None:
         if samples_per_scene < 2:
@@ -178,6 +185,7 @@ class SyntheticNuScenesWriter:
         self.sweeps_per_sample, self.image_width = sweeps_per_sample, image_width
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.with_occupancy, self.write_infos, self.progress = with_occupancy, write_infos, progress
+        self.with_gt_database = with_gt_database and write_infos
         self.version, self.names = scene_names(num_scenes)
 
     def tok(self, *parts) -> str:
@@ -242,6 +250,10 @@ class SyntheticNuScenesWriter:
             from .nuscenes_info_converter import NuScenesInfoConverter
 
             NuScenesInfoConverter(root, self.version, root).run()
+        if self.with_gt_database:
+            from .gt_database_writer import write_gt_database
+
+            summary["gt_database_objects"] = write_gt_database(root, sweeps_num=GT_DATABASE_SWEEPS)
         summary["total_seconds"] = round(time.time() - start, 1)
         summary["bytes"] = _folder_size(root)
         with open(osp.join(root, "synthetic_info.json"), "w") as f:

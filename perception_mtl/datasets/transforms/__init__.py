@@ -1,6 +1,7 @@
 from .bev_aug import BEVAug
 from .face_random_flip import FaceRandomFlip
 from .face_resize_pad import FaceResizePad
+from .gt_paste_sampler import GTPasteSampler
 from .load_bev_map_segmentation import MAP_CLASSES, LoadBEVMapSegmentation
 from .load_face_image import LoadFaceImage
 from .load_lidar_points_with_sweeps import LoadLidarPointsWithSweeps
@@ -22,3 +23,4 @@ __all__ = [
     "PackMTLInputs",
 ]
 __all__ += ["FaceRandomFlip", "FaceResizePad", "LoadFaceImage", "PackFaceInputs"]
+__all__ += ["GTPasteSampler"]

@@ -1,0 +1,46 @@
+"""mmdet3d's ground-truth database sampler, usable with numpy 1.x."""
+
+from __future__ import annotations
+
+import numpy as np
+from mmdet3d.datasets.transforms.dbsampler import DataBaseSampler
+
+from perception_mtl.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class GTPasteSampler(DataBaseSampler):
+    """``DataBaseSampler`` (the ``db_sampler`` of ``mmdet3d.ObjectSample``) that runs on numpy < 2.
+
+    mmdet3d 1.4.0 builds the sampled labels with ``dtype=np.long``, an alias numpy 1.24-1.26 does
+    not have (numpy 2 brought it back), so every paste raised AttributeError. ``np.long`` is
+    provided only for the duration of the call. Arguments are ``DataBaseSampler``'s; the database
+    comes from ``perception_mtl.datasets.converters.gt_database_writer.write_gt_database``. Classes
+    whose database is empty (after the ``prepare`` filters) are not sampled, instead of failing.
+    A drawn object that sits exactly on a box already in the scene (the scene's own object, drawn
+    back from the database) is dropped: mmdet3d's corner/edge collision test misses coincident
+    boxes, which would leave duplicate ground truth.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        keep = [i for i, name in enumerate(self.sample_classes) if self.db_infos.get(name)]
+        self.sample_classes = [self.sample_classes[i] for i in keep]
+        self.sample_max_nums = [self.sample_max_nums[i] for i in keep]
+
+    def sample_all(self, gt_bboxes, gt_labels, img=None, ground_plane=None):
+        if "long" in np.__dict__:
+            return super().sample_all(gt_bboxes, gt_labels, img, ground_plane)
+        np.long = np.int64
+        try:
+            return super().sample_all(gt_bboxes, gt_labels, img, ground_plane)
+        finally:
+            del np.long
+
+    def sample_class_v2(self, name: str, num: int, gt_bboxes: np.ndarray) -> list[dict]:
+        sampled = super().sample_class_v2(name, num, gt_bboxes)
+        if not sampled or len(gt_bboxes) == 0:
+            return sampled
+        centres = np.stack([s["box3d_lidar"][:2] for s in sampled])
+        gap = np.linalg.norm(centres[:, None] - np.asarray(gt_bboxes)[None, :, :2], axis=-1).min(1)
+        return [s for s, d in zip(sampled, gap) if d > 1e-3]
