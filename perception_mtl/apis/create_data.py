@@ -40,6 +40,15 @@ def build_create_data_parser() -> argparse.ArgumentParser:
     faces.add_argument("--img-size", type=int, default=256, help="square image side in pixels")
     faces.add_argument("--max-faces", type=int, default=6, help="faces per detection image (1..N)")
     faces.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
+
+    cvgl = sub.add_parser("cvgl", help="render synthetic road stereo pairs in the CVGL .npy layout (UGCL)")
+    cvgl.add_argument("--out-dir", required=True, help="dataset root to create, e.g. data/synthetic_cvgl")
+    cvgl.add_argument("--num-samples", type=int, default=4000, help="stereo pairs (train + test)")
+    cvgl.add_argument("--width", type=int, default=128, help="image width in pixels")
+    cvgl.add_argument("--height", type=int, default=96, help="image height in pixels")
+    cvgl.add_argument("--test-ratio", type=float, default=0.2, help="share of pairs in the shuffled test split")
+    cvgl.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
+    cvgl.add_argument("--workers", type=int, default=2, help="rendering processes")
     return parser
 
 
@@ -86,8 +95,21 @@ def create_faces(args: argparse.Namespace) -> dict:
     return summary
 
 
+def create_cvgl(args: argparse.Namespace) -> dict:
+    from perception_mtl.datasets.synthetic_cvgl import SyntheticCVGLWriter
+
+    writer = SyntheticCVGLWriter(
+        args.out_dir, args.num_samples, args.width, args.height, args.test_ratio, seed=args.seed, workers=args.workers
+    )
+    meta = writer.run(progress=True)
+    print(json.dumps({k: meta[k] for k in ("num_written", "split_sizes", "seconds")}, indent=2))
+    return meta
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_create_data_parser().parse_args(argv)
+    if args.dataset == "cvgl":
+        return create_cvgl(args)
     if args.dataset == "faces":
         return create_faces(args)
     if args.dataset == "synthetic":

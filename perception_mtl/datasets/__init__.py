@@ -1,5 +1,6 @@
 from .aflw2000_dataset import AFLW2000Dataset
 from .bad_sample_error import BadSampleError
+from .cvgl_stereo_dataset import CVGLStereoDataset
 from .face_dataset import FaceDataset
 from .nuscenes_mtl_dataset import NuScenesMTLDataset
 from .synthetic_dense_scenes import SyntheticDenseScenes
@@ -11,3 +12,4 @@ __all__ = ["BadSampleError", "NuScenesMTLDataset", "ToyBEVDataset"]
 __all__ += ["SyntheticDenseScenes"]
 __all__ += ["TwoModalityBEVDataset"]
 __all__ += ["AFLW2000Dataset", "FaceDataset"]
+__all__ += ["CVGLStereoDataset"]

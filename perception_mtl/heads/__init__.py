@@ -1,5 +1,6 @@
 """Task heads (det3d, bev_seg, occupancy, face_pose, camera_calib) and their losses/coders."""
 
+from .camera_calib_head import CameraCalibHead
 from .center_det_head import CenterDetHead
 from .dense_depth_head import DenseDepthHead
 from .dense_edge_head import DenseEdgeHead
@@ -10,3 +11,4 @@ from .face_pose_head import FacePoseHead
 __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
 __all__ += ["CenterDetHead"]
 __all__ += ["FacePoseHead"]
+__all__ += ["CameraCalibHead"]

@@ -1,0 +1,156 @@
+"""UGCL stereo calibration network: two image trunks (or one shared), stereo fusion, calibration head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+from torch import Tensor, nn
+
+from perception_mtl.registry import MODELS
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def horizontal_correlation(left: Tensor, right: Tensor, max_disp: int) -> Tensor:
+    """Cost volume of rectified features: (B, C, H, W) x 2 -> (B, max_disp, H, W),
+    ``out[:, d, y, x] = <l(y, x), r(y, x - d)> / C`` (0 where ``x - d`` falls outside the image)."""
+    width = left.shape[-1]
+    padded = F.pad(right, (max_disp - 1, 0))
+    volumes = [(left * padded[..., max_disp - 1 - d : max_disp - 1 - d + width]).mean(1) for d in range(max_disp)]
+    return torch.stack(volumes, 1)
+
+
+@MODELS.register_module()
+class UGCLStereoNet(BaseModel):
+    """Calibration from a rectified stereo pair (UGCL, arXiv 2402.08437), pure PyTorch.
+
+    Left and right images run through a timm trunk (``shared_trunk=True``: one set of weights, as a
+    Siamese network; False: two trunks as in the original's two InceptionV3). Stereo fusion:
+
+    - a horizontal correlation volume (``max_disp`` shifts) of the L2-normalised features at level
+      ``corr_level`` (an early, high-resolution level, so a few pixels of disparity show), reduced
+      by strided convs to the size of the deepest level;
+    - the deepest features of both views, concatenated with it, then conv layers, two normalised
+      coordinate channels (x, y in [-1, 1]; absolute image position matters for the principal point,
+      vanishing points and the world-origin image) and adaptive average pooling to ``pool_size``.
+
+    The flattened map feeds the head (``CameraCalibHead``), whose ``in_channels`` is filled in.
+
+    Inputs are uint8 or float pairs (B, 2, 3, H, W) (left, right; or a list of (2, 3, H, W)),
+    normalised here with ``mean`` / ``std``. Loss keys are namespaced ``calib.<loss>``.
+
+    Args:
+        backbone: ``TimmBackbone`` config (``out_indices`` must include ``corr_level``'s level).
+        head: ``CameraCalibHead`` config.
+        shared_trunk: one trunk for both views (True) or one per view.
+        corr_level: index into the backbone's outputs used for the correlation volume.
+        max_disp: correlation shifts at that level.
+        fusion_channels: channels of the fused map.
+        pool_size: (h, w) of the pooled fused map.
+        mean, std: per-channel RGB normalisation of the 0-255 input.
+        data_preprocessor: MMEngine data preprocessor config (default: moves data to the device).
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        head: dict,
+        shared_trunk: bool = True,
+        corr_level: int = 0,
+        max_disp: int = 8,
+        fusion_channels: int = 128,
+        pool_size: Sequence[int] = (3, 4),
+        mean: Sequence[float] = (123.675, 116.28, 103.53),
+        std: Sequence[float] = (58.395, 57.12, 57.375),
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if max_disp < 1:
+            raise ValueError(f"UGCLStereoNet: max_disp must be >= 1, got {max_disp}")
+        self.trunks = nn.ModuleDict({"left": MODELS.build(backbone)})
+        self.shared_trunk = shared_trunk
+        if not shared_trunk:
+            self.trunks["right"] = MODELS.build(backbone)
+        channels = list(self.trunks["left"].out_channels)
+        strides = list(self.trunks["left"].strides)
+        if not 0 <= corr_level < len(channels) - 1:
+            raise ValueError(
+                f"UGCLStereoNet: corr_level must index a level above the deepest one (0..{len(channels) - 2}), "
+                f"got {corr_level}"
+            )
+        self.corr_level, self.max_disp = corr_level, max_disp
+        reduce, convs, cin = strides[-1] // strides[corr_level], [], 32
+        while reduce > 1:
+            convs.append(_conv_bn_relu(cin, 32, stride=2))
+            cin, reduce = 32, reduce // 2
+        self.corr_encoder = nn.Sequential(_conv_bn_relu(max_disp, 32), *convs) if convs else _conv_bn_relu(max_disp, 32)
+        self.fusion = nn.Sequential(
+            _conv_bn_relu(2 * channels[-1] + 32, fusion_channels), _conv_bn_relu(fusion_channels, fusion_channels)
+        )
+        self.position = _conv_bn_relu(fusion_channels + 2, fusion_channels)
+        self.pool_size = tuple(int(s) for s in pool_size)
+        head = dict(head)
+        head.setdefault("in_channels", fusion_channels * self.pool_size[0] * self.pool_size[1])
+        self.head = MODELS.build(head)
+        self.register_buffer("img_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("img_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    # ----------------------------------------------------------------------------- export boundaries
+    def extract_feat(self, pairs: Tensor) -> Tensor:
+        """(B, 2, 3, H, W) images (0-255) -> (B, fusion_channels * h * w) stereo feature vector."""
+        left = (pairs[:, 0].float() - self.img_mean) / self.img_std
+        right = (pairs[:, 1].float() - self.img_mean) / self.img_std
+        if self.shared_trunk:
+            feats = self.trunks["left"](torch.cat([left, right]))
+            feats_l = [f[: len(left)] for f in feats]
+            feats_r = [f[len(left) :] for f in feats]
+        else:
+            feats_l, feats_r = self.trunks["left"](left), self.trunks["right"](right)
+        fl, fr = (F.normalize(f[self.corr_level], dim=1) for f in (feats_l, feats_r))
+        corr = self.corr_encoder(horizontal_correlation(fl, fr, self.max_disp) * fl.shape[1])
+        deep_l, deep_r = feats_l[-1], feats_r[-1]
+        if corr.shape[-2:] != deep_l.shape[-2:]:
+            corr = F.adaptive_avg_pool2d(corr, deep_l.shape[-2:])
+        fused = self.fusion(torch.cat([deep_l, deep_r, corr], 1))
+        b, _, h, w = fused.shape
+        ys = torch.linspace(-1.0, 1.0, h, device=fused.device, dtype=fused.dtype)
+        xs = torch.linspace(-1.0, 1.0, w, device=fused.device, dtype=fused.dtype)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).expand(b, 2, h, w)
+        fused = self.position(torch.cat([fused, grid], 1))
+        return F.adaptive_avg_pool2d(fused, self.pool_size).flatten(1)
+
+    def calib_forward(self, pairs: Tensor) -> Tensor:
+        """(B, 2, 3, H, W) -> (B, 11) raw head outputs (see ``CameraCalibHead.forward``). The export boundary."""
+        return self.head(self.extract_feat(pairs))
+
+    # ----------------------------------------------------------------------------- MMEngine contract
+    def forward(
+        self,
+        inputs: Tensor | Sequence[Tensor],
+        data_samples: Sequence[BaseDataElement] | None = None,
+        mode: str = "tensor",
+    ) -> Tensor | dict[str, Tensor] | Sequence[BaseDataElement]:
+        """Per ``mode``: 'tensor' the raw head outputs; 'loss' ``calib.loss_*``; 'predict' the samples
+        with ``pred_calib`` (10,) (fx, fy, u0, v0, baseline, disparity, tx, ty, tz, pitch in radians)."""
+        pairs = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
+        if pairs.dim() != 5 or pairs.shape[1:3] != (2, 3):
+            raise ValueError(f"UGCLStereoNet: expected (B, 2, 3, H, W) stereo pairs, got {tuple(pairs.shape)}")
+        if mode == "tensor":
+            return self.calib_forward(pairs)
+        if mode == "loss":
+            if data_samples is None:
+                raise ValueError("UGCLStereoNet: mode='loss' needs data_samples with gt_calib")
+            losses = self.head.loss(self.extract_feat(pairs), data_samples)
+            return {f"calib.{k}": v for k, v in losses.items()}
+        if mode == "predict":
+            samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
+            return self.head.predict(self.extract_feat(pairs), samples)
+        raise ValueError(f"UGCLStereoNet: unknown mode {mode!r} (expected 'tensor', 'loss' or 'predict')")

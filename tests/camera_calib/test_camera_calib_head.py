@@ -1,0 +1,114 @@
+"""CameraCalibHead: every loss term is 0 at the ground truth, positive away from it, and has gradients."""
+
+import math
+
+import pytest
+import torch
+from calib_testing import random_samples, tiny_head_cfg
+from mmengine.registry import init_default_scope
+
+from perception_mtl.heads.camera_calib_head import PARAM_NAMES
+from perception_mtl.registry import MODELS
+
+GEOMETRIC = ("loss_vp", "loss_wc", "loss_orth", "loss_det")
+
+
+def _head(**overrides):
+    init_default_scope("perception_mtl")
+    return MODELS.build(tiny_head_cfg(in_channels=8, **overrides)).double()
+
+
+def _raw_at(head, samples, pitch_scale: float = 1.0) -> torch.Tensor:
+    """Raw outputs that decode exactly to the samples' ground truth; ``pitch_scale`` scales (c, s)
+    (any positive scale gives the same pitch but a non-orthonormal R unless it is 1)."""
+    gt = torch.stack([s.gt_calib for s in samples]).double()
+    norm = (gt[:, :-1] - head.param_mean[:-1]) / head.param_std[:-1]
+    if head.rotation == "angle":
+        return torch.cat([norm, ((gt[:, -1] - head.param_mean[-1]) / head.param_std[-1])[:, None]], 1)
+    c, s = torch.cos(gt[:, -1]) * pitch_scale, torch.sin(gt[:, -1]) * pitch_scale
+    return torch.cat([norm, (c - 1.0)[:, None], s[:, None]], 1)
+
+
+@pytest.mark.parametrize("vp_mode", ["sphere", "image"])
+def test_losses_vanish_at_the_ground_truth(vp_mode):
+    head = _head(vp_mode=vp_mode)
+    samples = random_samples(6)
+    losses = head.loss_by_feat(_raw_at(head, samples), samples)
+    assert set(losses) == {f"loss_{n}" for n in PARAM_NAMES} | set(GEOMETRIC)
+    for name, value in losses.items():
+        assert value.abs() < 1e-6, (name, value)
+    decoded = head.decode(_raw_at(head, samples))["params"]
+    torch.testing.assert_close(decoded, torch.stack([s.gt_calib for s in samples]).double())
+
+
+@pytest.mark.parametrize("vp_mode", ["sphere", "image"])
+def test_each_parameter_moves_its_supervised_and_geometric_losses(vp_mode):
+    head = _head(vp_mode=vp_mode)
+    samples = random_samples(6, seed=1)
+    base = _raw_at(head, samples)
+    # Which geometric terms a parameter enters (pitch-only R, vanishing points of Y and Z).
+    enters = dict(
+        fx=("loss_wc",), fy=("loss_vp", "loss_wc"), u0=("loss_vp", "loss_wc"), v0=("loss_vp", "loss_wc"),
+        tx=("loss_wc",), ty=("loss_wc",), tz=("loss_wc",), baseline=(), disparity=(),
+    )  # fmt: skip
+    for i, name in enumerate(PARAM_NAMES[:-1]):
+        raw = base.clone()
+        raw[:, i] += 0.3
+        losses = head.loss_by_feat(raw, samples)
+        assert losses[f"loss_{name}"] == pytest.approx(0.3)
+        for term in GEOMETRIC:
+            assert (losses[term] > 1e-6) == (term in enters[name]), (name, term, losses[term])
+    raw = base.clone()
+    raw[:, -1] += 0.05  # turns (c, s): pitch changes, |(c, s)| too
+    losses = head.loss_by_feat(raw, samples)
+    assert all(losses[k] > 1e-6 for k in ("loss_pitch", "loss_vp", "loss_orth", "loss_det"))
+    assert losses["loss_wc"] < 1e-9  # column 4 of P is K t: the origin's image does not depend on R
+
+
+def test_rotation_losses_see_a_non_orthonormal_rotation_with_the_right_pitch():
+    head = _head()
+    samples = random_samples(4, seed=2)
+    losses = head.loss_by_feat(_raw_at(head, samples, pitch_scale=1.2), samples)
+    assert losses["loss_pitch"] < 1e-6 and losses["loss_vp"] < 1e-6  # the vanishing directions ignore scale
+    # R R^T = diag(1, n, n), det R = n with n = 1.44: mean |R R^T - I| = 2 * 0.44 / 9.
+    assert losses["loss_orth"].item() == pytest.approx(2 * 0.44 / 9)
+    assert losses["loss_det"].item() == pytest.approx(0.44)
+
+
+def test_gradients_reach_every_output_and_weights_switch_terms_off():
+    head = _head()
+    samples = random_samples(5, seed=3)
+    raw = (_raw_at(head, samples) + 0.1 * torch.randn(5, 11, dtype=torch.float64)).requires_grad_()
+    for name, value in head.loss_by_feat(raw, samples).items():
+        (grad,) = torch.autograd.grad(value, raw, retain_graph=True)
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+    off = _head(loss_weights=dict(vp=0.0, wc=0.0, orth=0.0, det=0.0, fy=2.0))
+    losses = off.loss_by_feat(raw.detach(), samples)
+    assert not set(GEOMETRIC) & set(losses)
+    assert losses["loss_fy"] == pytest.approx(2 * head.loss_by_feat(raw.detach(), samples)["loss_fy"].item())
+
+
+def test_angle_rotation_builds_an_exact_rotation_and_drops_the_rotation_losses():
+    head = _head(rotation="angle")
+    samples = random_samples(4, seed=4)
+    losses = head.loss_by_feat(_raw_at(head, samples), samples)
+    assert "loss_orth" not in losses and "loss_det" not in losses
+    assert all(v.abs() < 1e-6 for v in losses.values())
+
+
+def test_pitch_loss_wraps_angles():
+    head = _head()
+    samples = random_samples(1, seed=5)
+    samples[0].gt_calib[-1] = math.pi - 0.005
+    raw = _raw_at(head, samples)
+    raw[:, -2:] = torch.tensor([math.cos(-math.pi + 0.005) - 1.0, math.sin(-math.pi + 0.005)])  # 0.01 rad away
+    assert head.loss_by_feat(raw, samples)["loss_pitch"].item() == pytest.approx(0.01 / 0.06, rel=1e-5)
+
+
+def test_bad_configs_raise():
+    with pytest.raises(ValueError, match="loss_weights"):
+        _head(loss_weights=dict(focal=1.0))
+    with pytest.raises(ValueError, match="vp_axes"):
+        _head(vp_axes=(3,))
+    with pytest.raises(ValueError, match="rotation"):
+        _head(rotation="quaternion")
