@@ -146,3 +146,46 @@ def check_synthetic_dense_scenes(dataset):
 CASES["SyntheticDenseScenes"] = RegistryCase(
     DATASETS, dict(type="SyntheticDenseScenes", num_samples=2, img_size=24), check_synthetic_dense_scenes
 )
+
+
+def _gt_paste_cfg():
+    """A hand-made one-object database (a car at (10, 0) with 20 points) in mmdet3d's dbinfos format."""
+    import os
+    import os.path as osp
+
+    import mmengine
+    import numpy as np
+
+    root = tempfile.mkdtemp(prefix="tiny_gt_database_")
+    os.makedirs(osp.join(root, "db"))
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([rng.uniform(-0.8, 0.8, (20, 2)), rng.uniform(0.1, 1.5, (20, 1)), np.zeros((20, 2))], 1)
+    pts.astype(np.float32).tofile(osp.join(root, "db", "car_0.bin"))
+    box = np.array([10.0, 0.0, -1.8, 4.5, 1.9, 1.6, 0.0, 0.0, 0.0], np.float32)
+    entry = dict(name="car", path="db/car_0.bin", box3d_lidar=box, num_points_in_gt=20, difficulty=0, group_id=0)
+    mmengine.dump(dict(car=[entry], pedestrian=[]), osp.join(root, "dbinfos.pkl"))
+    return dict(
+        type="GTPasteSampler",
+        data_root=root,
+        info_path=osp.join(root, "dbinfos.pkl"),
+        rate=1.0,
+        prepare=dict(filter_by_min_points=dict(car=1)),
+        classes=["car", "truck", "construction_vehicle", "bus", "trailer"]
+        + ["barrier", "motorcycle", "bicycle", "pedestrian", "traffic_cone"],
+        sample_groups=dict(car=2, pedestrian=2),  # no pedestrian in the database: skipped, not an error
+        points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=5),
+    )
+
+
+def check_gt_paste_sampler(sampler):
+    import numpy as np
+
+    # into an empty scene: the database's one car, at its recorded place, with its 20 points
+    out = sampler.sample_all(np.zeros((0, 9), np.float32), np.zeros((0,), np.int64))
+    assert out["gt_labels_3d"].tolist() == [0] and len(out["points"]) == 20
+    assert np.allclose(out["gt_bboxes_3d"][0, :2], [10.0, 0.0], atol=0.5)
+    # into the scene that already holds that car: the coincident re-draw is dropped
+    assert sampler.sample_all(out["gt_bboxes_3d"], out["gt_labels_3d"]) is None
+
+
+CASES["GTPasteSampler"] = RegistryCase(TRANSFORMS, _gt_paste_cfg, check_gt_paste_sampler)
