@@ -34,10 +34,10 @@ def build_create_data_parser() -> argparse.ArgumentParser:
 
     faces = sub.add_parser("faces", help="generate synthetic faces (RetinaFace label.txt + pose, AFLW2000 .mat)")
     faces.add_argument("--out-dir", required=True, help="dataset root to create, e.g. data/synthetic_faces")
-    faces.add_argument("--num-train", type=int, default=1200, help="training images")
+    faces.add_argument("--num-train", type=int, default=2000, help="training images")
     faces.add_argument("--num-val", type=int, default=200, help="validation images (disjoint seeds)")
     faces.add_argument("--num-pose-eval", type=int, default=100, help="AFLW2000-style pose images (.jpg + .mat)")
-    faces.add_argument("--img-size", type=int, default=256, help="square image side in pixels")
+    faces.add_argument("--img-size", type=int, default=192, help="square image side in pixels")
     faces.add_argument("--max-faces", type=int, default=6, help="faces per detection image (1..N)")
     faces.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
 

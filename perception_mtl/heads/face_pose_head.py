@@ -129,6 +129,8 @@ class FacePoseHead(nn.Module):
         loc_weight: factor on the box loss (RetinaFace: 2).
         pose_reg_loss: 'l1' or 'mse' on the decoded angle in degrees.
         pose_reg_weight: factor on that regression term.
+        pose_label_sigma: 0 for one-hot bin targets (Hopenet / MOS); > 0 for Gaussian soft targets
+            over the bin centres with this sigma in degrees.
         score_thr / nms_iou / pre_nms / max_per_img: inference.
     """
 
@@ -152,6 +154,7 @@ class FacePoseHead(nn.Module):
         loc_weight: float = 2.0,
         pose_reg_loss: str = "l1",
         pose_reg_weight: float = 0.1,
+        pose_label_sigma: float = 0.0,
         score_thr: float = 0.02,
         nms_iou: float = 0.4,
         pre_nms: int = 1000,
@@ -173,6 +176,7 @@ class FacePoseHead(nn.Module):
         self.pos_iou, self.min_force_iou, self.neg_pos_ratio = float(pos_iou), float(min_force_iou), int(neg_pos_ratio)
         self.loc_weight = float(loc_weight)
         self.pose_reg_loss, self.pose_reg_weight = pose_reg_loss, float(pose_reg_weight)
+        self.pose_label_sigma = float(pose_label_sigma)
         self.score_thr, self.nms_iou = float(score_thr), float(nms_iou)
         self.pre_nms, self.max_per_img = int(pre_nms), int(max_per_img)
 
@@ -267,12 +271,21 @@ class FacePoseHead(nn.Module):
                 reg_terms.append(logits.sum() * 0.0)
                 continue
             logits, target = logits[valid], target[valid]
-            cls_terms.append(F.cross_entropy(logits, self.bins.encode(target)))
+            cls_terms.append(self._bin_cross_entropy(logits, target))
             err = self.bins.decode(logits) - target
             reg_terms.append(err.abs().mean() if self.pose_reg_loss == "l1" else (err**2).mean())
         losses["pose.loss_cls"] = torch.stack(cls_terms).mean()
         losses["pose.loss_reg"] = self.pose_reg_weight * torch.stack(reg_terms).mean()
         return losses
+
+    def _bin_cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of (N, num_bins) logits with the bins of ``target`` angles (N,) degrees; with
+        ``pose_label_sigma`` > 0 the target is a Gaussian over bin centres (sigma in degrees) instead of one-hot."""
+        if self.pose_label_sigma <= 0:
+            return F.cross_entropy(logits, self.bins.encode(target))
+        centres = self.bins.bin_centres(logits.device, logits.dtype)
+        soft = torch.softmax(-0.5 * ((centres[None] - target[:, None]) / self.pose_label_sigma) ** 2, -1)
+        return -(soft * F.log_softmax(logits, -1)).sum(-1).mean()
 
     # ----------------------------------------------------------------------------- inference
     @torch.no_grad()

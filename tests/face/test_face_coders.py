@@ -51,3 +51,15 @@ def test_box_and_landmark_encoding_round_trip():
     enc = coder.encode_landmarks(landmarks, priors)
     assert enc.shape == (10, 10)
     torch.testing.assert_close(coder.decode_landmarks(enc, priors), landmarks, atol=1e-4, rtol=1e-5)
+
+
+def test_soft_bin_targets_reduce_to_one_hot_for_small_sigma():
+    from perception_mtl.heads.face_pose_head import FacePoseHead
+
+    torch.manual_seed(0)
+    logits, target = torch.randn(5, 66), torch.tensor([-98.0, -30.2, 0.4, 45.5, 98.0])
+    hard = FacePoseHead(in_channels=8, stitch_channels=8, pose_channels=8)._bin_cross_entropy(logits, target)
+    soft = FacePoseHead(in_channels=8, stitch_channels=8, pose_channels=8, pose_label_sigma=0.3)
+    torch.testing.assert_close(soft._bin_cross_entropy(logits, target), hard, atol=1e-3, rtol=1e-3)
+    wide = FacePoseHead(in_channels=8, stitch_channels=8, pose_channels=8, pose_label_sigma=6.0)
+    assert wide._bin_cross_entropy(logits, target) != hard

@@ -66,7 +66,7 @@ def test_writer_round_trip_and_disjoint_splits(face_root):
     writer = SyntheticFaceWriter(face_root, seed=0)
     from perception_mtl.datasets.synthetic_faces import render_face_image
 
-    _, faces = render_face_image(writer.rng("train", 0), 256)
+    _, faces = render_face_image(writer.rng("train", 0), writer.img_size)
     np.testing.assert_allclose(train[0]["gt_bboxes"], np.stack([f["box"] for f in faces]), atol=2e-3)
     np.testing.assert_allclose(train[0]["gt_poses"], np.stack([f["pose"] for f in faces]), atol=2e-3)
     read = lambda split, i: open(osp.join(face_root, split, "images", f"{i:06d}.jpg"), "rb").read()  # noqa: E731
@@ -118,7 +118,7 @@ def test_datasets_and_pipeline(face_root):
     item = ds[0]
     gt = item["data_samples"].gt_instances
     assert item["inputs"].shape == (3, 128, 128) and item["data_samples"].metainfo["flip"]
-    scale = 0.5  # 256 -> 128
+    scale = 128 / 192  # the generated 192 px images -> 128
     expected = info["gt_bboxes"][:, [2, 1, 0, 3]] * scale
     expected[:, [0, 2]] = 128 - expected[:, [0, 2]]
     np.testing.assert_allclose(gt.bboxes.numpy(), expected, atol=1e-3)

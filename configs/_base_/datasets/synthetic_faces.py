@@ -4,7 +4,7 @@
 # point data_root at it and ann_file / data_prefix at its train/ and val/ folders.
 dataset_type = "FaceDataset"
 data_root = "data/synthetic_faces/"
-img_size = 256
+img_size = 192
 
 train_pipeline = [
     dict(type="LoadFaceImage"),

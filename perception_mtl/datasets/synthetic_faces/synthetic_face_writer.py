@@ -71,10 +71,10 @@ class SyntheticFaceWriter:
     def __init__(
         self,
         out_dir: str,
-        num_train: int = 1200,
+        num_train: int = 2000,
         num_val: int = 200,
         num_pose_eval: int = 100,
-        img_size: int = 256,
+        img_size: int = 192,
         max_faces: int = 6,
         min_face: float = 12.0,
         seed: int = 0,
