@@ -1,8 +1,11 @@
 # Camera + LiDAR BEVFusion-like detector, demo size, on the synthetic nuScenes-format data:
 # trains on mini_train, evaluates mini_val with nuscenes-devkit (mAP, NDS, per-class AP).
-#   python tools/train.py configs/bevfusion_fusion_demo.py --work-dir work_dirs/bevfusion_fusion_demo
-#   python tools/test.py configs/bevfusion_fusion_demo.py work_dirs/bevfusion_fusion_demo/epoch_6.pth \
+# Both cores, one thread each (OpenMP threads spin and thrash on a shared 2-core machine):
+#   OMP_NUM_THREADS=1 torchrun --nproc-per-node 2 tools/train.py configs/bevfusion_fusion_demo.py \
+#       --launcher pytorch --work-dir work_dirs/bevfusion_fusion_demo
+#   python tools/test.py configs/bevfusion_fusion_demo.py work_dirs/bevfusion_fusion_demo/epoch_12.pth \
 #       --work-dir work_dirs/bevfusion_fusion_demo
+# (single process: OMP_NUM_THREADS=1 python tools/train.py ...; same schedule, half the throughput)
 _base_ = [
     "_base_/datasets/nuscenes_mtl.py",
     "_base_/models/bevfusion_regnetx002-lss_pillar04_convfuser_centerhead_demo.py",
@@ -17,13 +20,40 @@ det_class_names = [
     "barrier", "motorcycle", "bicycle", "pedestrian", "traffic_cone",
 ]  # fmt: skip
 data_root = "data/synthetic_nuscenes/"
-max_epochs = 6
+max_epochs = 12
 image_size = [64, 176]  # the synthetic 225x400 renders, resized by ~0.44, bottom 64 rows kept
-sweeps_num = 4
+# The synthetic sweeps run at 6 Hz, so the newest 3 span 0.5 s, nuScenes' 10 sweeps at 20 Hz. Drawing
+# 3 of the 10 stored ones at random (mmdet3d's training default) would smear moving objects over
+# up to 1.7 s and differ from evaluation: training takes the newest sweeps too (test_mode=True).
+sweeps_num = 3
+# Copy-paste of training objects (mmdet3d ObjectSample) from the database written by create_data;
+# nuScenes' CenterPoint sample groups. Pasted objects exist only in the LiDAR points (as in BEVFusion).
+db_sampler = dict(
+    type="GTPasteSampler",
+    data_root=data_root,
+    info_path=data_root + "nuscenes_dbinfos_train.pkl",
+    rate=1.0,
+    prepare=dict(filter_by_difficulty=[-1], filter_by_min_points={name: 5 for name in det_class_names}),
+    classes=det_class_names,
+    sample_groups=dict(
+        car=2,
+        truck=3,
+        construction_vehicle=7,
+        bus=4,
+        trailer=6,
+        barrier=2,
+        motorcycle=6,
+        bicycle=6,
+        pedestrian=2,
+        traffic_cone=2,
+    ),  # fmt: skip
+    points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=[0, 1, 2, 3, 4]),
+)
 train_pipeline = [
-    dict(type="LoadLidarPointsWithSweeps", load_dim=5, use_dim=(0, 1, 2, 3), sweeps_num=sweeps_num),
+    dict(type="LoadLidarPointsWithSweeps", load_dim=5, use_dim=(0, 1, 2, 3), sweeps_num=sweeps_num, test_mode=True),
     dict(type="LoadMultiViewImages"),
     dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    dict(type="mmdet3d.ObjectSample", db_sampler=db_sampler),
     dict(type="MultiViewImageAug", final_size=image_size, resize_lim=(0.40, 0.48), rot_lim=(-5.4, 5.4), is_train=True),
     dict(type="BEVAug", rot_range=(-0.3925, 0.3925), scale_range=(0.95, 1.05), translation_std=(0.2, 0.2, 0.2)),
     dict(type="mmdet3d.PointsRangeFilter", point_cloud_range=bev_range),
@@ -39,9 +69,7 @@ test_pipeline = [
     dict(type="mmdet3d.PointsRangeFilter", point_cloud_range=bev_range),
     dict(type="PackMTLInputs", keys=("points", "img")),
 ]
-train_dataloader = dict(
-    batch_size=4, num_workers=1, dataset=dict(pipeline=train_pipeline, filter_empty_gt=False)
-)  # fmt: skip
+train_dataloader = dict(batch_size=2, num_workers=1, dataset=dict(pipeline=train_pipeline, filter_empty_gt=False))
 val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -7,10 +7,11 @@ det_class_names = [
     "car", "truck", "construction_vehicle", "bus", "trailer",
     "barrier", "motorcycle", "bicycle", "pedestrian", "traffic_cone",
 ]  # fmt: skip
-sweeps_num = 4
+sweeps_num = 3
 train_pipeline = [
-    dict(type="LoadLidarPointsWithSweeps", load_dim=5, use_dim=(0, 1, 2, 3), sweeps_num=sweeps_num),
+    dict(type="LoadLidarPointsWithSweeps", load_dim=5, use_dim=(0, 1, 2, 3), sweeps_num=sweeps_num, test_mode=True),
     dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
+    dict(type="mmdet3d.ObjectSample", db_sampler={{_base_.db_sampler}}),
     dict(type="BEVAug", rot_range=(-0.3925, 0.3925), scale_range=(0.95, 1.05), translation_std=(0.2, 0.2, 0.2)),
     dict(type="mmdet3d.PointsRangeFilter", point_cloud_range=bev_range),
     dict(type="mmdet3d.ObjectRangeFilter", point_cloud_range=bev_range),

@@ -18,12 +18,13 @@ def build_create_data_parser() -> argparse.ArgumentParser:
     syn = sub.add_parser("synthetic", help="generate a synthetic dataset in nuScenes' on-disk format")
     syn.add_argument("--out-dir", required=True, help="dataset root to create, e.g. data/synthetic_nuscenes")
     syn.add_argument("--scenes", type=int, default=10, help="number of scenes (<= 10: v1.0-mini names)")
-    syn.add_argument("--samples-per-scene", type=int, default=16, help="key frames per scene (2 Hz)")
+    syn.add_argument("--samples-per-scene", type=int, default=40, help="key frames per scene (2 Hz; 40 = 20 s)")
     syn.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
     syn.add_argument("--sweeps-per-sample", type=int, default=2, help="non-key LiDAR sweeps between key frames")
     syn.add_argument("--image-width", type=int, default=400, help="camera width in pixels (height = 9/16)")
     syn.add_argument("--workers", type=int, default=None, help="parallel processes (default: up to 2)")
     syn.add_argument("--no-occupancy", action="store_true", help="skip the Occ3D labels")
+    syn.add_argument("--no-gt-database", action="store_true", help="skip the object database for copy-paste aug")
 
     nus = sub.add_parser("nuscenes", help="write mmdet3d-v2 info files for a nuScenes-format root")
     nus.add_argument("--root", required=True, help="dataset root (holds v1.0-*/, samples/, sweeps/, maps/)")
@@ -64,6 +65,7 @@ def create_synthetic(args: argparse.Namespace) -> dict:
         image_width=args.image_width,
         workers=args.workers,
         with_occupancy=not args.no_occupancy,
+        with_gt_database=not args.no_gt_database,
     )
     summary = writer.run()
     print(json.dumps(summary, indent=2))

@@ -1,6 +1,6 @@
 # Short one-cycle schedule for the CPU demos: AdamW, gradient clip 35, linear warm-up to the peak
 # learning rate, then cosine decay; evaluation once, at the end.
-max_epochs = 6
+max_epochs = 12
 optim_wrapper = dict(
     type="OptimWrapper",
     optimizer=dict(type="AdamW", lr=2e-3, weight_decay=0.01),

@@ -25,6 +25,11 @@ def test_fused_demo_trains_and_evaluates(tmp_path, synthetic_root):
         cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False
     cfg.test_evaluator.data_root = cfg.val_evaluator.data_root = cfg.data_root
+    pasting = [t for t in cfg.train_dataloader.dataset.pipeline if t["type"] == "mmdet3d.ObjectSample"]
+    assert pasting, "the fused demo pastes database objects"
+    for t in pasting:  # the session data's own object database (written by create_data)
+        t.db_sampler.data_root = cfg.data_root
+        t.db_sampler.info_path = cfg.data_root + "nuscenes_dbinfos_train.pkl"
     cfg.train_dataloader.dataset.indices = 2  # the same two samples every epoch
     cfg.train_dataloader.batch_size = 2
     cfg.train_cfg.max_epochs = 8
