@@ -44,7 +44,7 @@ def build_create_data_parser() -> argparse.ArgumentParser:
 
     cvgl = sub.add_parser("cvgl", help="render synthetic road stereo pairs in the CVGL .npy layout (UGCL)")
     cvgl.add_argument("--out-dir", required=True, help="dataset root to create, e.g. data/synthetic_cvgl")
-    cvgl.add_argument("--num-samples", type=int, default=4000, help="stereo pairs (train + test)")
+    cvgl.add_argument("--num-samples", type=int, default=8000, help="stereo pairs (train + test)")
     cvgl.add_argument("--width", type=int, default=128, help="image width in pixels")
     cvgl.add_argument("--height", type=int, default=96, help="image height in pixels")
     cvgl.add_argument("--test-ratio", type=float, default=0.2, help="share of pairs in the shuffled test split")

@@ -62,3 +62,25 @@ def test_loss_falls_over_a_few_steps_on_a_tiny_generated_set():
         optim.step()
         totals.append(total.item())
     assert sum(totals[-3:]) / 3 < 0.7 * sum(totals[:3]) / 3, totals
+
+
+@pytest.mark.parametrize("config", ["ugcl_calib.py", "ugcl_calib_demo.py"])
+def test_configs_build_the_model_with_the_dataset_statistics(config):
+    import json
+    import pathlib
+
+    from mmengine.config import Config
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    cfg = Config.fromfile(str(root / "configs" / config))
+    model = _build(**{k: v for k, v in cfg.model.items() if k != "type"})
+    assert model.head.param_std.shape == (10,)
+    assert cfg.model.head.loss_weights == dict(vp=1.0, wc=1.0, orth=1.0, det=1.0)
+    assert cfg.train_dataloader.dataset.split == "train" and cfg.test_dataloader.dataset.split == "test"
+    meta = root / "data" / "synthetic_cvgl" / "meta.json"
+    if meta.is_file():  # the statistics in the config are those of the generated training split
+        stats = json.loads(meta.read_text())["train_stats"]
+        for name in stats:
+            mean, std = cfg.model.head.param_stats[name]
+            assert mean == pytest.approx(stats[name]["mean"], rel=0.02, abs=0.01), name
+            assert std == pytest.approx(stats[name]["std"], rel=0.02), name

@@ -1,5 +1,5 @@
 # Stereo pairs with calibration targets in the CVGL layout (memory-mapped .npy arrays), written by
-# `python tools/create_data.py cvgl --out-dir data/synthetic_cvgl` (4000 rendered road scenes at
+# `python tools/create_data.py cvgl --out-dir data/synthetic_cvgl` (8000 rendered road scenes at
 # 128x96, a fixed shuffled 80/20 train/test split in splits/). For the original CVGL arrays, point
 # data_root at them and set ordered_train_ratio=0.7 (the papers' unshuffled split) and pitch_unit.
 dataset_type = "CVGLStereoDataset"

@@ -72,7 +72,7 @@ class SyntheticCVGLWriter:
     def __init__(
         self,
         out_dir: str,
-        num_samples: int = 4000,
+        num_samples: int = 8000,
         width: int = 128,
         height: int = 96,
         test_ratio: float = 0.2,
