@@ -191,7 +191,7 @@ def render_face_image(
     img_size: int,
     max_faces: int = 6,
     min_face: float = 12.0,
-    max_face_frac: float = 0.55,
+    max_face_frac: float = 0.7,
     pose_ranges: dict = POSE_RANGES,
 ) -> tuple[np.ndarray, list[dict]]:
     """One image with 1..``max_faces`` heads.
