@@ -78,9 +78,10 @@ def test_configs_build_the_model_with_the_dataset_statistics(config):
     assert cfg.model.head.loss_weights == dict(vp=1.0, wc=1.0, orth=1.0, det=1.0)
     assert cfg.train_dataloader.dataset.split == "train" and cfg.test_dataloader.dataset.split == "test"
     meta = root / "data" / "synthetic_cvgl" / "meta.json"
-    if meta.is_file():  # the statistics in the config are those of the generated training split
+    if meta.is_file():  # the config's statistics are those of the generated training split
         stats = json.loads(meta.read_text())["train_stats"]
         for name in stats:
             mean, std = cfg.model.head.param_stats[name]
-            assert mean == pytest.approx(stats[name]["mean"], rel=0.02, abs=0.01), name
-            assert std == pytest.approx(stats[name]["std"], rel=0.02), name
+            # Normalisation only needs them roughly: means within 5 % of a std, stds within 5 %.
+            assert abs(mean - stats[name]["mean"]) < 0.05 * stats[name]["std"], name
+            assert std == pytest.approx(stats[name]["std"], rel=0.05), name
