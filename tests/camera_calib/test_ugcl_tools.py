@@ -19,23 +19,30 @@ def _run(script, *args):
     return result.stdout + result.stderr
 
 
+# The demo config with a shrunk model; the full config (ResNet-18 trunk) as it is.
+TINY_MODEL = [
+    "model.backbone.model_name=test_resnet",
+    "model.backbone.out_indices=[1,3]",
+    "model.max_disp=4",
+    "model.fusion_channels=16",
+    "model.pool_size=[2,2]",
+    "model.head.hidden_channels=[16]",
+]
+
+
 @pytest.mark.slow
-def test_demo_config_trains_and_tests_with_per_parameter_mae(tmp_path):
+@pytest.mark.parametrize("config_name, model_options", [("ugcl_calib_demo.py", TINY_MODEL), ("ugcl_calib.py", [])])
+def test_config_trains_and_tests_with_per_parameter_mae(tmp_path, config_name, model_options):
     data = tiny_cvgl_root()
     options = [f"{split}_dataloader.dataset.data_root={data}" for split in ("train", "val", "test")] + [
         "train_dataloader.batch_size=3",
-        "model.backbone.model_name=test_resnet",
-        "model.backbone.out_indices=[1,3]",
-        "model.max_disp=4",
-        "model.fusion_channels=16",
-        "model.pool_size=[2,2]",
-        "model.head.hidden_channels=[16]",
+        *model_options,
         "train_cfg.max_epochs=1",
         "train_cfg.val_interval=1",
         "default_hooks.logger.interval=1",
         "default_hooks.checkpoint.interval=1",
     ]
-    config = str(ROOT / "configs" / "ugcl_calib_demo.py")
+    config = str(ROOT / "configs" / config_name)
     work = tmp_path / "work"
     log = _run("train.py", config, "--work-dir", str(work), "--cfg-options", *options)
     assert "calib.loss_fx" in log and "calib.loss_vp" in log and "calib.loss_det" in log

@@ -21,8 +21,12 @@ def _run(script, *args):
     return result.stdout + result.stderr
 
 
+WORKERS_OFF = ("num_workers=0", "persistent_workers=False")  # the full config asks for 4 / 2 workers
+
+
 @pytest.mark.slow
-def test_demo_config_trains_and_tests(tmp_path):
+@pytest.mark.parametrize("config_name", ["mos_face_pose_demo.py", "mos_face_pose.py"])
+def test_config_trains_and_tests(tmp_path, config_name):
     data = tmp_path / "faces"
     _run(
         "create_data.py", "faces", "--out-dir", str(data), "--num-train", "4", "--num-val", "2", "--num-pose-eval", "0"
@@ -34,12 +38,13 @@ def test_demo_config_trains_and_tests(tmp_path):
         "train_dataloader.batch_size=2",
         "val_dataloader.batch_size=2",
         "test_dataloader.batch_size=2",
+        *[f"{split}_dataloader.{key}" for split in ("train", "val", "test") for key in WORKERS_OFF],
         "train_cfg.max_epochs=1",
         "train_cfg.val_interval=1",
         "default_hooks.checkpoint.interval=1",
         "default_hooks.logger.interval=1",
     ]
-    config = str(ROOT / "configs" / "mos_face_pose_demo.py")
+    config = str(ROOT / "configs" / config_name)
     log = _run("train.py", config, "--work-dir", str(tmp_path / "work"), "--cfg-options", *options)
     for key in ("face.loss_cls", "landmark.loss", "pose.loss_cls", "uncertainty.loss", "face/AP_easy"):
         assert key in log
