@@ -75,3 +75,19 @@ def test_nme_is_normalised_by_box_size_and_pose_mae_skips_large_angles():
     assert (m["yaw_MAE"], m["pitch_MAE"], m["roll_MAE"]) == pytest.approx((3.0, 4.0, 0.0))
     assert m["pose_MAE"] == pytest.approx(7.0 / 3)
     assert m["recall_at_thr"] == pytest.approx(1.0)
+
+
+def test_pose_mae_per_size_split_counts_only_faces_of_that_size():
+    samples = [
+        _sample(
+            [[0, 0, 60, 60], [100, 0, 120, 20]],  # sizes 60 and 20
+            [[0, 0, 60, 60], [100, 0, 120, 20]],
+            [0.9, 0.8],
+            gt_poses=[[10.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+            pred_poses=[[13.0, 0.0, 0.0], [30.0, 30.0, 30.0]],
+        )
+    ]
+    m = _evaluate(FaceMetric(size_splits=dict(easy=50.0, hard=0.0)), samples)
+    assert m["pose_MAE_easy"] == pytest.approx(1.0)  # the 60 px face only: (3 + 0 + 0) / 3
+    assert m["pose_MAE_hard"] == pytest.approx((3.0 + 90.0) / 6)
+    assert m["pose_MAE_hard"] == pytest.approx(m["pose_MAE"])

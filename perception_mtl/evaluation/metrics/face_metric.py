@@ -86,7 +86,7 @@ class FaceMetric(BaseMetric):
       ground-truth box size sqrt(w h), averaged over matched faces with valid landmarks;
     - ``yaw_MAE`` / ``pitch_MAE`` / ``roll_MAE`` (degrees): mean absolute error over matched faces
       whose three angles are known and inside (-99, 99) (MOS's AFLW2000 protocol); ``pose_MAE`` is
-      their mean;
+      their mean; ``pose_MAE_<split>`` the same mean over the matched faces of each size split;
     - ``recall_at_thr``: matched faces / all faces.
 
     Reads ``pred_instances`` (``bboxes``, ``scores``, ``landmarks``, ``poses``, original pixels) and
@@ -147,7 +147,7 @@ class FaceMetric(BaseMetric):
         metrics = {}
         for name, min_size in self.size_splits.items():
             metrics[f"AP_{name}"] = self._split_ap(results, float(min_size))
-        lm_errors, pose_errors, matched, total = [], [], 0, 0
+        lm_errors, pose_errors, pose_sizes, matched, total = [], [], [], 0, 0
         for r in results:
             total += len(r["gt_boxes"])
             keep = r["scores"] >= self.score_thr
@@ -168,11 +168,16 @@ class FaceMetric(BaseMetric):
                 gt_pose = r["gt_poses"][g]
                 if np.all(np.isfinite(gt_pose)) and np.all(np.abs(gt_pose) < self.max_angle):
                     pose_errors.append(np.abs(r["pred_poses"][keep][d] - gt_pose))
+                    pose_sizes.append(face_size(r["gt_boxes"][g : g + 1])[0])
         metrics["NME"] = float(np.mean(lm_errors)) if lm_errors else float("nan")
         pose = np.array(pose_errors).reshape(-1, 3)
         for k, angle in enumerate(("yaw", "pitch", "roll")):
             metrics[f"{angle}_MAE"] = float(pose[:, k].mean()) if len(pose) else float("nan")
         metrics["pose_MAE"] = float(pose.mean()) if len(pose) else float("nan")
+        sizes = np.array(pose_sizes)
+        for name, min_size in self.size_splits.items():  # small faces carry little pose information
+            in_split = sizes >= float(min_size)
+            metrics[f"pose_MAE_{name}"] = float(pose[in_split].mean()) if in_split.any() else float("nan")
         metrics["recall_at_thr"] = matched / total if total else float("nan")
         return metrics
 
