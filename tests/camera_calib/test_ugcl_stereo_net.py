@@ -85,3 +85,28 @@ def test_configs_build_the_model_with_the_dataset_statistics(config):
             # Normalisation only needs them roughly: means within 5 % of a std, stds within 5 %.
             assert abs(mean - stats[name]["mean"]) < 0.05 * stats[name]["std"], name
             assert std == pytest.approx(stats[name]["std"], rel=0.05), name
+
+
+def test_calib_forward_exports_to_onnx_and_matches_onnxruntime():
+    import io
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+
+    # ONNX's adaptive average pooling needs the pooled size to divide the fused map (the demo and full
+    # configs pool 6x8 / 3x4 maps to their own size); the tiny model pools 4x4 -> 2x2 at 64x64.
+    model = _build().eval()
+    pairs = torch.randint(0, 255, (1, 2, 3, 64, 64)).float()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (pairs,), buffer, dynamo=False, opset_version=17, input_names=["pairs"],
+                          dynamic_axes={"pairs": {0: "batch"}})  # fmt: skip
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    pairs = torch.randint(0, 255, (3, 2, 3, 64, 64)).float()
+    (out,) = session.run(None, {"pairs": pairs.numpy()})
+    with torch.no_grad():
+        ref = model.calib_forward(pairs)
+    assert out.shape == tuple(ref.shape)
+    assert np.abs(out - ref.numpy()).max() < 1e-4

@@ -93,3 +93,39 @@ def test_vit_moe_backbone_variant():
     assert "moe.loss_balance" in losses and torch.isfinite(sum(losses.values()))
     with pytest.raises(ValueError, match="route by task"):
         MODELS.build(tiny_model_cfg(dict(_vit_moe("PerTaskRouter"), tasks=("face",))))
+
+
+class _HeadOutputs(torch.nn.Module):
+    """The deployment graph: normalised images -> (cls, box, landmark, yaw, pitch, roll) over all priors."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, img):
+        outs = self.model.head_forward(img)
+        return tuple(outs[k] for k in ("cls", "box", "landmark", "yaw", "pitch", "roll"))
+
+
+def test_head_outputs_export_to_onnx_and_match_onnxruntime():
+    import io
+    import warnings
+
+    import onnxruntime as ort
+
+    init_default_scope("perception_mtl")
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg()).eval()
+    wrapper = _HeadOutputs(model).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, (torch.randn(1, 3, 64, 64),), buffer, dynamo=False, opset_version=17,
+                          input_names=["img"], dynamic_axes={"img": {0: "batch"}})  # fmt: skip
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    img = torch.randn(2, 3, 64, 64)  # another batch size and other values than the traced ones
+    outs = session.run(None, {"img": img.numpy()})
+    with torch.no_grad():
+        ref = wrapper(img)
+    assert [o.shape for o in outs] == [tuple(r.shape) for r in ref]
+    assert max(np.abs(o - r.numpy()).max() for o, r in zip(outs, ref)) < 1e-4

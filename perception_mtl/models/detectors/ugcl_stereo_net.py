@@ -110,8 +110,9 @@ class UGCLStereoNet(BaseModel):
         right = (pairs[:, 1].float() - self.img_mean) / self.img_std
         if self.shared_trunk:
             feats = self.trunks["left"](torch.cat([left, right]))
-            feats_l = [f[: len(left)] for f in feats]
-            feats_r = [f[len(left) :] for f in feats]
+            n = left.shape[0]  # a traced size, not len(): the ONNX graph keeps a dynamic batch
+            feats_l = [f[:n] for f in feats]
+            feats_r = [f[n:] for f in feats]
         else:
             feats_l, feats_r = self.trunks["left"](left), self.trunks["right"](right)
         fl, fr = (F.normalize(f[self.corr_level], dim=1) for f in (feats_l, feats_r))
