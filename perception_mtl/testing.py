@@ -1,4 +1,4 @@
-"""Helpers for the registry-wide test (tests/test_registered_modules.py).
+"""Test helpers: the registry-wide test's cases (tests/test_registered_modules.py) and ONNX export.
 
 Each area of the package lists its registered modules in a ``tests/<area>/registry_cases.py``
 file that defines ``CASES: dict[str, RegistryCase]`` (registered name -> how to build and check
@@ -7,11 +7,29 @@ it). The registry-wide test collects every such file and fails when a registered
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from mmengine.registry import Registry
+
+
+def export_onnx(module: torch.nn.Module, args: tuple, **export_kwargs):
+    """Exports ``module(*args)`` (TorchScript exporter, opset 17, tracer warnings silenced) and loads it
+    in onnxruntime on the CPU. Returns ``(session, op_types)``, the set of the graph's node types, so
+    tests can assert that no data-dependent-shape op (NonZero from boolean-mask indexing) got in."""
+    import onnx
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, buffer, dynamo=False, opset_version=17, **export_kwargs)
+    op_types = {node.op_type for node in onnx.load_from_string(buffer.getvalue()).graph.node}
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    return session, op_types
 
 
 @dataclass

@@ -150,6 +150,7 @@ class FaceMetric(BaseMetric):
         lm_errors, pose_errors, pose_sizes, matched, total = [], [], [], 0, 0
         for r in results:
             total += len(r["gt_boxes"])
+            gt_sizes = face_size(r["gt_boxes"])
             keep = r["scores"] >= self.score_thr
             state, det_gt = match_image(
                 r["pred_boxes"][keep],
@@ -162,13 +163,12 @@ class FaceMetric(BaseMetric):
                 g = det_gt[d]
                 matched += 1
                 if r["gt_landmarks_valid"][g]:
-                    norm = face_size(r["gt_boxes"][g : g + 1])[0]
                     err = np.linalg.norm(r["pred_landmarks"][keep][d] - r["gt_landmarks"][g], axis=-1).mean()
-                    lm_errors.append(err / max(norm, 1e-6))
+                    lm_errors.append(err / max(gt_sizes[g], 1e-6))
                 gt_pose = r["gt_poses"][g]
                 if np.all(np.isfinite(gt_pose)) and np.all(np.abs(gt_pose) < self.max_angle):
                     pose_errors.append(np.abs(r["pred_poses"][keep][d] - gt_pose))
-                    pose_sizes.append(face_size(r["gt_boxes"][g : g + 1])[0])
+                    pose_sizes.append(gt_sizes[g])
         metrics["NME"] = float(np.mean(lm_errors)) if lm_errors else float("nan")
         pose = np.array(pose_errors).reshape(-1, 3)
         for k, angle in enumerate(("yaw", "pitch", "roll")):

@@ -73,9 +73,12 @@ def check_sparse_encoder(encoder):
 
 
 def check_fuser(fuser):
-    feats = [torch.randn(2, 16, 8, 8), torch.randn(2, 24, 8, 8)]
+    # 16 samples: with modality dropout 0.5 a batch of 2 drops the same modality in every sample 1 time
+    # in 16 (its projection then gets no gradient, and the test order decided the outcome); seeded too.
+    torch.manual_seed(0)
+    feats = [torch.randn(16, 16, 8, 8), torch.randn(16, 24, 8, 8)]
     out = fuser(feats)
-    assert out.shape == (2, 32, 8, 8)
+    assert out.shape == (16, 32, 8, 8)
     with pytest.raises(ValueError, match="fuser.in_channels"):
         fuser([feats[1], feats[0]])
     _grads_reach(fuser, out.mean())

@@ -1,16 +1,12 @@
 """LSSDepthTransform: frustum geometry from SensorCalibration, depth targets, caching, ONNX export."""
 
-import io
-import warnings
-
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 from bev_builders import ring_calibration
 
 from perception_mtl.models.view_transforms import LSSDepthTransform
 from perception_mtl.structures import SensorCalibration
+from perception_mtl.testing import export_onnx
 
 BOUND = [-51.2, 51.2, 3.2]
 
@@ -110,13 +106,10 @@ def test_view_transform_with_precomputed_indices_exports_to_onnx():
     calib = ring_calibration(image_hw=(32, 88))
     feats = torch.randn(1, 6, 8, 4, 11)
     index = vt.pool_index(calib, (4, 11), (32, 88))
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_Exported(vt).eval(), (feats, index), buffer, dynamo=False, opset_version=17,
-                          input_names=["feats", "pool_index"], output_names=["bev", "depth"])  # fmt: skip
-    assert "NonZero" not in {n.op_type for n in onnx.load_from_string(buffer.getvalue()).graph.node}
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    session, ops = export_onnx(
+        _Exported(vt).eval(), (feats, index), input_names=["feats", "pool_index"], output_names=["bev", "depth"]
+    )
+    assert "NonZero" not in ops
     feats2 = torch.randn(1, 6, 8, 4, 11)
     bev, depth = session.run(None, {"feats": feats2.numpy(), "pool_index": index.numpy()})
     with torch.no_grad():

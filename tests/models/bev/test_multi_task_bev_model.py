@@ -1,16 +1,13 @@
 """MultiTaskBEVModel: modality/task assembly, config errors, contract methods, export boundaries, overfitting."""
 
-import io
-import warnings
-
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from bev_builders import model_cfg, random_batch
 from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import MODELS
+from perception_mtl.testing import export_onnx
 
 
 @pytest.fixture(autouse=True)
@@ -113,13 +110,8 @@ def test_lidar_branch_to_head_outputs_exports_to_onnx():
     model = build(("lidar",), None).eval()
     vox = model.data_preprocessor(random_batch(1), training=False)["inputs"]["voxels"]
     args = (vox["voxels"], vox["num_points"], vox["coors"])
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_LidarToHeads(model).eval(), args, buffer, dynamo=False, opset_version=17,
-                          input_names=["voxels", "num_points", "coors"],
-                          dynamic_axes={"voxels": {0: "v"}, "num_points": {0: "v"}, "coors": {0: "v"}})  # fmt: skip
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    session, _ = export_onnx(_LidarToHeads(model).eval(), args, input_names=["voxels", "num_points", "coors"],
+                             dynamic_axes={"voxels": {0: "v"}, "num_points": {0: "v"}, "coors": {0: "v"}})  # fmt: skip
     vox2 = model.data_preprocessor(random_batch(1, seed=3), training=False)["inputs"]["voxels"]
     feeds = {k: vox2[k].numpy() for k in ("voxels", "num_points", "coors")}
     outs = session.run(None, feeds)
