@@ -4,7 +4,7 @@
 # landmarks (here enlarged by 20% per side), tighter than a detector's face box, so detections are
 # matched at IoU 0.3 and only the pose MAE, NME and recall are meaningful here (not the AP).
 #   python tools/create_data.py faces --out-dir data/synthetic_faces   (writes pose_eval/ too)
-#   python tools/test.py configs/mos_face_pose_demo_aflw2000-eval.py work_dirs/mos_face_pose_demo/epoch_5.pth
+#   python tools/test.py configs/mos_face_pose_demo_aflw2000-eval.py work_dirs/mos_face_pose_demo/epoch_8.pth
 # For the real AFLW2000-3D, point data_root at its folder of image*.jpg / image*.mat files.
 _base_ = ["./mos_face_pose_demo.py"]
 
