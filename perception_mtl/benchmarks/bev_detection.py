@@ -1,5 +1,6 @@
-"""BEV detection costs: BEV pooling (scatter) vs the LSS cumsum trick, and model forward latency and
-memory per modality setting (camera, LiDAR, fused) at demo size.
+"""BEV detection costs: BEV pooling (scatter) vs the LSS cumsum trick, the detection head's training
+step with mmdet3d's SeparateHead vs our PackedSeparateHead, and model forward latency and memory per
+modality setting (camera, LiDAR, fused) at demo size.
 
 ``python tools/benchmark.py bev_detection [--device cuda] [--pool-size full] [--repeats 10]``
 
@@ -17,7 +18,10 @@ import torch
 
 from perception_mtl.models.view_transforms import bev_pool, bev_pool_cumsum, bev_pool_indices
 
-DESCRIPTION = "BEV pooling vs LSS cumsum trick (ratio); model forward latency/memory per modality at demo size"
+DESCRIPTION = (
+    "BEV pooling vs LSS cumsum trick (ratio); CenterHead step, separate vs packed branches (ratio); "
+    "model forward latency/memory per modality at demo size"
+)
 
 # (batch, cameras, depth bins, feature H, W, channels, BEV bound): demo size and BEVFusion's 256x704 size.
 POOL_SIZES = {
@@ -81,6 +85,32 @@ def pooling_rows(sizes: list[str], repeats: int, device: str) -> list[dict]:
         row["cumsum_over_scatter_fwd_bwd"] = row["cumsum_fwd_bwd_ms"] / row["scatter_fwd_bwd_ms"]
         rows.append(row)
     return rows
+
+
+def head_rows(repeats: int, device: str) -> list[dict]:
+    """Forward + backward of the fused demo's CenterDetHead (six class groups) on a random BEV map of
+    the demo grid, with mmdet3d's SeparateHead branches and with PackedSeparateHead (same maths)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from perception_mtl.registry import MODELS
+
+    init_default_scope("perception_mtl")
+    cfg = Config.fromfile(DEMO_CONFIGS["fused"]).model.heads.det
+    grid_x, grid_y = cfg.train_cfg.grid_size[:2]
+    feat = torch.randn(2, cfg.in_channels, grid_y, grid_x, generator=torch.Generator().manual_seed(0)).to(device)
+    row = dict(part="det_head_fwd_bwd", size=f"2x{cfg.in_channels}x{grid_y}x{grid_x}")
+    for label, head_type in (("separate", "mmdet3d.SeparateHead"), ("packed", "perception_mtl.PackedSeparateHead")):
+        cfg.separate_head.type = head_type
+        head = MODELS.build(cfg).to(device).train()
+
+        def step(head=head):
+            outs = head(feat)
+            sum(value.sum() for (group,) in outs for value in group.values()).backward()
+
+        row[f"{label}_fwd_bwd_ms"] = 1e3 * _median_seconds(step, repeats, device)
+    row["separate_over_packed"] = row["separate_fwd_bwd_ms"] / row["packed_fwd_bwd_ms"]
+    return [row]
 
 
 def _demo_batch(batch: int, num_points: int, image_hw=(64, 176), seed: int = 0) -> dict:
@@ -174,6 +204,7 @@ def run(args) -> list[dict]:
     rows = pooling_rows(args.pool_size, args.repeats, args.device)
     if args.no_models:
         return rows
+    rows += head_rows(args.repeats, args.device)
     model_rows = []
     for setting, config in DEMO_CONFIGS.items():
         if args.device.startswith("cuda"):

@@ -7,8 +7,9 @@ from .dense_edge_head import DenseEdgeHead
 from .dense_prediction_head import DensePredictionHead
 from .dense_sem_seg_head import DenseSemSegHead
 from .face_pose_head import FacePoseHead
+from .packed_separate_head import PackedSeparateHead
 
 __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
-__all__ += ["CenterDetHead"]
+__all__ += ["CenterDetHead", "PackedSeparateHead"]
 __all__ += ["FacePoseHead"]
 __all__ += ["CameraCalibHead"]

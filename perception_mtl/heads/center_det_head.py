@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from mmdet3d.models.dense_heads import CenterHead
 from mmdet3d.structures import LiDARInstance3DBoxes
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
+
+from .packed_separate_head import PackedSeparateHead
 
 
 @MODELS.register_module()
@@ -62,12 +65,22 @@ class CenterDetHead(CenterHead):
         super().init_weights()
         for task_head in self.task_heads:
             task_head.init_weights()
-            nn.init.normal_(task_head.heatmap[-1].weight, std=0.01)
+            if isinstance(task_head, PackedSeparateHead):
+                with torch.no_grad():
+                    task_head.output_weight("heatmap").normal_(std=0.01)
+            else:
+                nn.init.normal_(task_head.heatmap[-1].weight, std=0.01)
 
     def forward(self, feats: Tensor | Sequence[Tensor]) -> tuple[list[dict[str, Tensor]], ...]:
         """Args: feats, the (B, C, Y, X) BEV map (or a one-element list of it). Returns CenterHead's
         raw outputs: per class group a one-element list of a dict of (B, k, Y, X) maps."""
         return super().forward([feats] if isinstance(feats, Tensor) else list(feats))
+
+    def forward_single(self, x: Tensor) -> list[dict[str, Tensor]]:
+        """CenterHead's shared conv and per-group branches; packed branches of all groups in one conv."""
+        if all(isinstance(task_head, PackedSeparateHead) for task_head in self.task_heads):
+            return PackedSeparateHead.forward_many(self.task_heads, self.shared_conv(x))
+        return super().forward_single(x)
 
     def export_outputs(self, feat: Tensor) -> tuple[Tensor, ...]:
         """Raw maps as a flat tuple: for each group, heatmap (sigmoid), reg, height, dim, rot, vel."""

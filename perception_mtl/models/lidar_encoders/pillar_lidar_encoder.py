@@ -104,14 +104,21 @@ class PillarLidarEncoder(BaseModule):
         return (hidden.relu() * mask).max(1).values
 
     def scatter(self, pillar_feats: Tensor, num_points: Tensor, coors: Tensor, batch_size: int) -> Tensor:
-        """Pillars onto the grid: (V, C) -> (B, C, Y, X); pillars without points are dropped."""
-        cells = batch_size * self.grid_y * self.grid_x
+        """Pillars onto the grid: (V, C) -> (B, C, Y, X); pillars without points are dropped.
+
+        Every (pillar, channel) value goes straight to its place in the channels-first canvas, so
+        neither the forward nor the backward pass copies a (B, Y, X, C) canvas into (B, C, Y, X).
+        """
+        channels = pillar_feats.shape[1]
+        cells = self.grid_y * self.grid_x
         coors = coors.long()
-        index = (coors[:, 0] * self.grid_y + coors[:, 2]) * self.grid_x + coors[:, 3]
-        index = torch.where(num_points > 0, index, torch.full_like(index, cells))
-        canvas = pillar_feats.new_zeros(cells + 1, pillar_feats.shape[1])
-        canvas = canvas.scatter_add(0, index.unsqueeze(1).expand_as(pillar_feats), pillar_feats)[:cells]
-        return canvas.view(batch_size, self.grid_y, self.grid_x, -1).permute(0, 3, 1, 2).contiguous()
+        cell = coors[:, 2] * self.grid_x + coors[:, 3]
+        channel = torch.arange(channels, device=pillar_feats.device)
+        index = (coors[:, :1] * channels + channel) * cells + cell.unsqueeze(1)  # (V, C)
+        dump = batch_size * channels * cells
+        index = torch.where((num_points > 0).unsqueeze(1), index, torch.full_like(index, dump))
+        canvas = pillar_feats.new_zeros(dump + 1).scatter_add(0, index.reshape(-1), pillar_feats.reshape(-1))
+        return canvas[:dump].view(batch_size, channels, self.grid_y, self.grid_x)
 
     def forward(self, voxels: Tensor, num_points: Tensor, coors: Tensor, batch_size: int) -> Tensor:
         """Encodes a batch of voxelised point clouds.

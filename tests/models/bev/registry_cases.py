@@ -63,6 +63,7 @@ def check_pillar_encoder(encoder):
     c = vox["coors"].long()
     occupied[c[:, 0], c[:, 2], c[:, 3]] = True
     assert torch.equal(canvas.abs().sum(1) > 0, occupied)
+    torch.testing.assert_close(canvas[c[:, 0], :, c[:, 2], c[:, 3]], feats)  # each pillar's own features
     _grads_reach(encoder, out.mean())
 
 
