@@ -21,7 +21,7 @@ $(STAMP): scripts/install.sh requirements/constraints.txt requirements/runtime.t
 demo: install
 	@test -f $(DEMO_DATA)/nuscenes_dbinfos_train.pkl || $(PY) tools/create_data.py synthetic --out-dir $(DEMO_DATA)
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --nproc-per-node 2 tools/train.py $(DEMO_CONFIG) --launcher pytorch \
-		--work-dir $(DEMO_DIR) --cfg-options train_cfg.val_interval=$$(($(DEMO_EPOCHS) + 1))
+		--work-dir $(DEMO_DIR) --cfg-options val_dataloader=None val_cfg=None val_evaluator=None
 	OMP_NUM_THREADS=2 $(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_$(DEMO_EPOCHS).pth --work-dir $(DEMO_DIR)
 	@echo "metrics: $(DEMO_DIR)/test_metrics.json" && cat $(DEMO_DIR)/test_metrics.json
 
