@@ -37,6 +37,8 @@ class PackedSeparateHead(BaseModule):
         head_conv: hidden channels of the ``num_conv > 1`` branches.
         final_kernel: kernel size of the output convolutions.
         init_bias: initial bias of the heatmap outputs (focal-loss prior).
+        output_init_std: if given, the packed output weights start as N(0, std) instead of Kaiming
+            (CenterDetHead still sets the heatmap rows to std 0.01).
         conv_cfg, norm_cfg, bias: for the ``num_conv > 1`` branches (as in mmdet3d).
     """
 
@@ -50,6 +52,7 @@ class PackedSeparateHead(BaseModule):
         conv_cfg: dict | None = None,
         norm_cfg: dict | None = None,
         bias: str | bool = "auto",
+        output_init_std: float | None = None,
         init_cfg: dict | None = None,
         **kwargs,
     ) -> None:
@@ -58,6 +61,7 @@ class PackedSeparateHead(BaseModule):
         super().__init__()
         self.heads = dict(heads)
         self.init_bias = float(init_bias)
+        self.output_init_std = None if output_init_std is None else float(output_init_std)
         self.packed_names = [name for name, (_, num_conv) in self.heads.items() if num_conv == 1]
         self.packed_sizes = [int(self.heads[name][0]) for name in self.packed_names]
         self.packed = (
@@ -85,7 +89,11 @@ class PackedSeparateHead(BaseModule):
     def init_weights(self) -> None:
         """Kaiming (fan_out over the packed outputs, see the class note); heatmap bias ``init_bias``."""
         if self.packed is not None:
-            kaiming_init(self.packed, mode="fan_out", nonlinearity="relu", distribution="normal")
+            if self.output_init_std is None:
+                kaiming_init(self.packed, mode="fan_out", nonlinearity="relu", distribution="normal")
+            else:
+                nn.init.normal_(self.packed.weight, std=self.output_init_std)
+                nn.init.zeros_(self.packed.bias)
             if "heatmap" in self.packed_names:
                 self.output_bias("heatmap").data.fill_(self.init_bias)
         if self.deep is not None:

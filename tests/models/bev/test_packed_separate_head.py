@@ -97,3 +97,13 @@ def test_forward_many_equals_each_head_alone_and_outputs_are_not_views():
     together[1]["heatmap"].sigmoid_()  # CenterHead does this; views of one split would refuse
     with pytest.raises(ValueError, match="final kernels differ"):
         PackedSeparateHead.forward_many([heads[0], PackedSeparateHead(8, dict(reg=(2, 1)), 8, final_kernel=1)], x)
+
+
+def test_output_init_std_replaces_kaiming():
+    torch.manual_seed(0)
+    packed = PackedSeparateHead(8, dict(reg=(2, 1), dim=(3, 1)), 8, final_kernel=3, output_init_std=0.01)
+    packed.init_weights()
+    assert 0.005 < packed.packed.weight.std().item() < 0.015 and torch.all(packed.packed.bias == 0)
+    kaiming = PackedSeparateHead(8, dict(reg=(2, 1), dim=(3, 1)), 8, final_kernel=3)
+    kaiming.init_weights()
+    assert kaiming.packed.weight.std().item() > 0.1  # sqrt(2 / (9 * 5)) = 0.21
