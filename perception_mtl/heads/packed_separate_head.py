@@ -87,7 +87,7 @@ class PackedSeparateHead(BaseModule):
         )
 
     def init_weights(self) -> None:
-        """Kaiming (fan_out over the packed outputs, see the class note); heatmap bias ``init_bias``."""
+        """Kaiming (fan_out over the packed outputs) or N(0, output_init_std); heatmap bias ``init_bias``."""
         if self.packed is not None:
             if self.output_init_std is None:
                 kaiming_init(self.packed, mode="fan_out", nonlinearity="relu", distribution="normal")
