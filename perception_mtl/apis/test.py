@@ -13,7 +13,7 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from .train import load_config
+from .train import leave_process_group, load_config
 
 
 def build_test_parser() -> argparse.ArgumentParser:
@@ -65,4 +65,6 @@ def test(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_test_parser().parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    return test(args)
+    result = test(args)
+    leave_process_group()
+    return result

@@ -106,7 +106,22 @@ def train(args: argparse.Namespace) -> Runner:
     return runner
 
 
+def leave_process_group() -> None:
+    """Destroys the torchrun process group once the work is done.
+
+    A gloo group left for interpreter shutdown to tear down can abort a rank with "terminate
+    called without an active exception" (seen in CI), failing a run that had finished.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> Runner:
     args = build_train_parser().parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    return train(args)
+    result = train(args)
+    leave_process_group()
+    return result

@@ -122,7 +122,7 @@ def test_torchrun_two_processes_split_the_data(tmp_path):
         ],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     log = result.stdout + result.stderr
     assert "Distributed training: True" in log
     # 32 samples at batch 8 over 2 processes: 2 iterations per epoch instead of 4.
