@@ -29,7 +29,8 @@ class PackedSeparateHead(BaseModule):
     i.e. over all its outputs, so a 3x3 regression output starts with std sqrt(2 / (9 K)) for K
     packed outputs (0.14 for a class group's 11-12) instead of sqrt(2 / (9 k)) for its own k = 1-3
     outputs (0.27-0.47). The smaller start matters on short schedules: the fused demo reached
-    mAP 0.232 with it and 0.141 with mmdet3d's per-branch scale, same schedule and seed.
+    mAP 0.232 with it and 0.141 with mmdet3d's per-branch scale, same schedule and seed
+    (``output_init_std`` 0.01 / 0.001: 0.268 / 0.322).
 
     Args:
         in_channels: input channels (CenterHead's ``share_conv_channel``).
