@@ -48,6 +48,7 @@ def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
         classes=CLASSES,
         sample_groups={n: 20 for n in CLASSES},
         points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=[0, 1, 2, 3, 4]),
+        key_frame_lag=(4, 1e-6),
     )
     load = [
         dict(type="LoadLidarPointsWithSweeps", sweeps_num=3, test_mode=True),
@@ -60,6 +61,7 @@ def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
     np.random.seed(0)
     before = ds.pipeline(ds.get_data_info(0))
     n_before, pts_before = len(before["gt_labels_3d"]), len(before["points"])
+    scene_points = before["points"].tensor.clone()
     after = paste(before)
     boxes, points = after["gt_bboxes_3d"], after["points"]
     assert len(after["gt_labels_3d"]) > n_before, "nothing pasted although every class asked for 20"
@@ -74,3 +76,11 @@ def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
     # every pasted box carries its points
     inside = points_in_boxes_cpu(points.tensor[None, :, :3].float(), boxes.tensor[None, n_before:, :7].float())[0]
     assert (inside.sum(0) > 0).all()
+    # pasted points are never key-frame points (lag 0), so camera depth supervision skips them;
+    # the scene's own key-frame points are untouched
+    lag = points.tensor[:, 4]
+    pasted = inside.any(1)
+    assert (lag[pasted] > 0).all() and (lag[pasted] <= 1e-6).any()
+    pasted_boxes = boxes.tensor[None, n_before:, :7].float()
+    scene_kept = ~points_in_boxes_cpu(scene_points[None, :, :3].float(), pasted_boxes)[0].any(1)
+    assert int((lag[~pasted] == 0).sum()) == int((scene_points[scene_kept, 4] == 0).sum()) > 0
