@@ -52,7 +52,13 @@ class GTPasteSampler(DataBaseSampler):
                 del np.long
         if sampled is not None and self.key_frame_lag is not None:
             column, lag = self.key_frame_lag
-            lags = sampled["points"].tensor[:, column]
+            points = sampled["points"].tensor
+            if not 0 <= column < points.shape[1]:
+                raise ValueError(
+                    f"db_sampler.key_frame_lag column {column} is outside the database points' "
+                    f"{points.shape[1]} features (db_sampler.points_loader.use_dim)"
+                )
+            lags = points[:, column]
             lags[lags == 0] = lag
         return sampled
 

@@ -4,6 +4,7 @@ import os.path as osp
 
 import mmengine
 import numpy as np
+import pytest
 import torch
 from mmcv.ops import points_in_boxes_cpu
 from mmengine.registry import init_default_scope
@@ -84,3 +85,22 @@ def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
     pasted_boxes = boxes.tensor[None, n_before:, :7].float()
     scene_kept = ~points_in_boxes_cpu(scene_points[None, :, :3].float(), pasted_boxes)[0].any(1)
     assert int((lag[~pasted] == 0).sum()) == int((scene_points[scene_kept, 4] == 0).sum()) > 0
+
+
+def test_key_frame_lag_errors_name_the_key(synthetic_root):
+    init_default_scope("perception_mtl")
+    cfg = dict(
+        type="GTPasteSampler",
+        data_root=synthetic_root,
+        info_path=osp.join(synthetic_root, "nuscenes_dbinfos_train.pkl"),
+        rate=1.0,
+        prepare=dict(filter_by_difficulty=[-1]),
+        classes=CLASSES,
+        sample_groups={n: 20 for n in CLASSES},
+        points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=5),
+    )
+    with pytest.raises(ValueError, match="lag > 0"):
+        TRANSFORMS.build({**cfg, "key_frame_lag": (4, 0.0)})
+    sampler = TRANSFORMS.build({**cfg, "key_frame_lag": (7, 1e-6)})
+    with pytest.raises(ValueError, match="key_frame_lag column 7"):
+        sampler.sample_all(np.zeros((0, 9), np.float32), np.zeros(0, np.int64))
