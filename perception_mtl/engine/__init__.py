@@ -1,3 +1,9 @@
+from .channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
 from .safe_checkpoint import MMENGINE_CHECKPOINT_GLOBALS, enable_safe_mmengine_checkpoints
 
-__all__ = ["MMENGINE_CHECKPOINT_GLOBALS", "enable_safe_mmengine_checkpoints"]
+__all__ = [
+    "MMENGINE_CHECKPOINT_GLOBALS",
+    "ChannelsLastHook",
+    "convert_conv_weights_to_channels_last",
+    "enable_safe_mmengine_checkpoints",
+]

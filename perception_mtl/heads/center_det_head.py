@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
 
+from .center_point_targets import center_point_targets
 from .packed_separate_head import PackedSeparateHead
 
 
@@ -99,6 +100,15 @@ class CenterDetHead(CenterHead):
             task_id, name = key.split(".", 1)  # mmdet3d names them 'task{i}.loss_*'
             renamed[f"{self.group_names[int(task_id[4:])]}.{name}"] = value
         return renamed
+
+    def get_targets_single(self, gt_instances_3d: InstanceData) -> tuple[list[Tensor], ...]:
+        """CenterHead's targets of one sample (heatmaps, boxes, indices, masks per group), computed
+        for all objects at once instead of in a Python loop over them (equal values, tested)."""
+        bboxes = gt_instances_3d.bboxes_3d
+        labels = gt_instances_3d.labels_3d
+        boxes = torch.cat((bboxes.gravity_center, bboxes.tensor[:, 3:]), dim=1).to(labels.device)
+        group_sizes = [len(group) for group in self.class_names]
+        return center_point_targets(boxes, labels, group_sizes, self.train_cfg, self.norm_bbox)
 
     def predict(self, feat: Tensor, data_samples: Sequence, *args, **kwargs) -> list:
         """Decodes boxes into ``pred_instances_3d`` of each sample (in the input LiDAR frame)."""

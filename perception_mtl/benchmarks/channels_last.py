@@ -1,0 +1,112 @@
+"""Training-step time with channels-last conv weights (``ChannelsLastHook``) vs the default layout.
+
+Each config's model is built twice from the same weights, one copy converted with
+``convert_conv_weights_to_channels_last``; both take forward + backward on the same batches from
+the config's own training dataloader, round-robin in one process (so machine noise hits both).
+A row is the median step time of the channels-last copy divided by the default's, and the
+largest difference of the summed loss between the two (the layout must not change the maths).
+On a CPU the clock is this process's CPU time (one intra-op thread by default).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from perception_mtl.engine.channels_last_hook import convert_conv_weights_to_channels_last
+from perception_mtl.registry import MODELS
+
+DESCRIPTION = "channels-last conv weights: train-step time vs the default layout, per config (ratios in one run)"
+
+DEFAULT_CONFIGS = (
+    "configs/ugcl_calib_demo.py",
+    "configs/mos_face_pose_demo.py",
+    "configs/bevfusion_fusion_demo.py",
+)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="configs to time")
+    parser.add_argument("--batches", type=int, default=2, help="distinct training batches per config")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes over the batches")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument(
+        "--cfg-options", nargs="*", default=[], help="KEY=VALUE overrides applied to every config (e.g. data_root)"
+    )
+
+
+def _summed_loss(model, batch) -> torch.Tensor:
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode="loss")
+    return sum(v.sum() for k, v in losses.items() if "loss" in k and isinstance(v, torch.Tensor))
+
+
+def _batches(cfg: Config, count: int) -> list:
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.num_workers = 0
+    loader_cfg.persistent_workers = False
+    batches, loader = [], iter(Runner.build_dataloader(loader_cfg, seed=0))
+    for _ in range(count):
+        batches.append(next(loader))
+    return batches
+
+
+def _parse_options(options: list[str]) -> dict:
+    parsed = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--cfg-options: expected KEY=VALUE, got {item!r}")
+        parsed[key] = value
+    return parsed
+
+
+def time_config(path: str, batches: int, repeats: int, options: dict | None = None) -> dict:
+    """One table row for the config at ``path``."""
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    init_default_scope(cfg.get("default_scope", "perception_mtl"))
+    torch.manual_seed(0)
+    default = MODELS.build(cfg.model)
+    default.init_weights()
+    default.train()
+    channels_last = copy.deepcopy(default)
+    converted = convert_conv_weights_to_channels_last(channels_last)
+    data = _batches(cfg, batches)
+    times: dict[str, list[float]] = {"default": [], "channels_last": []}
+    max_diff = 0.0
+    for repeat in range(repeats + 1):  # the first pass warms up
+        for batch in data:
+            losses = {}
+            for name, model in (("default", default), ("channels_last", channels_last)):
+                model.zero_grad(set_to_none=True)
+                start = time.process_time()
+                loss = _summed_loss(model, batch)
+                loss.backward()
+                elapsed = time.process_time() - start
+                losses[name] = loss.item()
+                if repeat:
+                    times[name].append(elapsed)
+            scale = max(abs(losses["default"]), 1e-12)
+            max_diff = max(max_diff, abs(losses["default"] - losses["channels_last"]) / scale)
+    base = statistics.median(times["default"])
+    return dict(
+        config=path.rsplit("/", 1)[-1],
+        conv_weights=converted,
+        step_ms_default=1000 * base,
+        step_vs_default=statistics.median(times["channels_last"]) / base,
+        loss_rel_diff=max_diff,
+    )
+
+
+def run(args) -> list[dict]:
+    torch.set_num_threads(args.threads)
+    options = _parse_options(args.cfg_options)
+    return [time_config(path, args.batches, args.repeats, options) for path in args.configs]
