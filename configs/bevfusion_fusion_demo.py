@@ -90,6 +90,3 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs))
-# Conv weights in channels-last layout (oneDNN NHWC kernels), same maths: training step 0.90x the time on the
-# 2-core CPU (`OMP_NUM_THREADS=1 python tools/benchmark.py channels_last`).
-custom_hooks = [dict(type="ChannelsLastHook")]
