@@ -42,6 +42,6 @@ train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=max_epochs))
-# Conv weights in channels-last layout (oneDNN NHWC kernels), same maths: training step 0.89x the time on the
+# Conv weights in channels-last layout (oneDNN NHWC kernels), same maths: training step 0.88x the time on the
 # 2-core CPU (`OMP_NUM_THREADS=1 python tools/benchmark.py channels_last`).
 custom_hooks = [dict(type="ChannelsLastHook")]
