@@ -15,7 +15,7 @@ import statistics
 import time
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over the batches")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument(
-        "--cfg-options", nargs="*", default=[], help="KEY=VALUE overrides applied to every config (e.g. data_root)"
+        "--cfg-options", nargs="+", action=DictAction, default={}, help="KEY=VALUE overrides for every config"
     )
 
 
@@ -55,16 +55,6 @@ def _batches(cfg: Config, count: int) -> list:
     for _ in range(count):
         batches.append(next(loader))
     return batches
-
-
-def _parse_options(options: list[str]) -> dict:
-    parsed = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--cfg-options: expected KEY=VALUE, got {item!r}")
-        parsed[key] = value
-    return parsed
 
 
 def time_config(path: str, batches: int, repeats: int, options: dict | None = None) -> dict:
@@ -108,5 +98,4 @@ def time_config(path: str, batches: int, repeats: int, options: dict | None = No
 
 def run(args) -> list[dict]:
     torch.set_num_threads(args.threads)
-    options = _parse_options(args.cfg_options)
-    return [time_config(path, args.batches, args.repeats, options) for path in args.configs]
+    return [time_config(path, args.batches, args.repeats, args.cfg_options) for path in args.configs]

@@ -98,6 +98,7 @@ def center_point_targets(
             radius = gaussian_radius(width[slots], length[slots], train_cfg["gaussian_overlap"])
             radius = radius.to(torch.int64).clamp(min=train_cfg["min_radius"])  # int(): toward zero, r >= 0
             x, y = centre_int[slots, 0].long(), centre_int[slots, 1].long()
+            plane = cls[slots]
             flat = heatmap.view(-1)
             for r in radius.unique().tolist():
                 pick = radius == r
@@ -108,7 +109,7 @@ def center_point_targets(
                 ys = y[pick, None] + dy.reshape(1, -1)
                 xs = x[pick, None] + dx.reshape(1, -1)
                 inside = (ys >= 0) & (ys < size_y) & (xs >= 0) & (xs < size_x)
-                index = (cls[slots][pick, None] * size_y + ys) * size_x + xs
+                index = (plane[pick, None] * size_y + ys) * size_x + xs
                 values = kernel.reshape(1, -1).expand_as(index)
                 flat.scatter_reduce_(0, index[inside], values[inside], reduce="amax", include_self=True)
             dims = group[slots, 3:6].log() if norm_bbox else group[slots, 3:6]

@@ -19,6 +19,21 @@ def _db(root):
     return mmengine.load(osp.join(root, "nuscenes_dbinfos_train.pkl"))
 
 
+def _sampler_cfg(root, **overrides) -> dict:
+    """GTPasteSampler asking for 20 objects of every class from the database under ``root``."""
+    cfg = dict(
+        type="GTPasteSampler",
+        data_root=root,
+        info_path=osp.join(root, "nuscenes_dbinfos_train.pkl"),
+        rate=1.0,
+        prepare=dict(filter_by_difficulty=[-1], filter_by_min_points={n: 1 for n in CLASSES}),
+        classes=CLASSES,
+        sample_groups={n: 20 for n in CLASSES},
+        points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=[0, 1, 2, 3, 4]),
+    )
+    return {**cfg, **overrides}
+
+
 def test_database_holds_the_training_objects_points(synthetic_root):
     db = _db(synthetic_root)
     train = mmengine.load(osp.join(synthetic_root, "nuscenes_infos_train.pkl"))["data_list"]
@@ -40,17 +55,7 @@ def test_database_holds_the_training_objects_points(synthetic_root):
 
 def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
     init_default_scope("perception_mtl")
-    sampler = dict(
-        type="GTPasteSampler",
-        data_root=synthetic_root,
-        info_path=osp.join(synthetic_root, "nuscenes_dbinfos_train.pkl"),
-        rate=1.0,
-        prepare=dict(filter_by_difficulty=[-1], filter_by_min_points={n: 1 for n in CLASSES}),
-        classes=CLASSES,
-        sample_groups={n: 20 for n in CLASSES},
-        points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=[0, 1, 2, 3, 4]),
-        key_frame_lag=(4, 1e-6),
-    )
+    sampler = _sampler_cfg(synthetic_root, key_frame_lag=(4, 1e-6))
     load = [
         dict(type="LoadLidarPointsWithSweeps", sweeps_num=3, test_mode=True),
         dict(type="mmdet3d.LoadAnnotations3D", with_bbox_3d=True, with_label_3d=True, with_attr_label=False),
@@ -89,16 +94,7 @@ def test_object_sample_pastes_rare_classes_without_collisions(synthetic_root):
 
 def test_key_frame_lag_errors_name_the_key(synthetic_root):
     init_default_scope("perception_mtl")
-    cfg = dict(
-        type="GTPasteSampler",
-        data_root=synthetic_root,
-        info_path=osp.join(synthetic_root, "nuscenes_dbinfos_train.pkl"),
-        rate=1.0,
-        prepare=dict(filter_by_difficulty=[-1]),
-        classes=CLASSES,
-        sample_groups={n: 20 for n in CLASSES},
-        points_loader=dict(type="mmdet3d.LoadPointsFromFile", coord_type="LIDAR", load_dim=5, use_dim=5),
-    )
+    cfg = _sampler_cfg(synthetic_root)
     with pytest.raises(ValueError, match="lag > 0"):
         TRANSFORMS.build({**cfg, "key_frame_lag": (4, 0.0)})
     sampler = TRANSFORMS.build({**cfg, "key_frame_lag": (7, 1e-6)})
