@@ -6,10 +6,10 @@
 #   python tools/test.py configs/bevfusion_fusion_demo.py work_dirs/bevfusion_fusion_demo/epoch_12.pth \
 #       --work-dir work_dirs/bevfusion_fusion_demo
 # (single process: OMP_NUM_THREADS=1 python tools/train.py ...; same schedule, half the throughput)
-# `make demo` runs both, evaluating once: 13-17 min on the 2-core machine (13 min 9 s idle, 16 min 43 s
-# on a slower day, 12 min 46 s - 14 min 28 s today), mini_val mAP 0.322, NDS 0.296, car AP 0.586.
-# Seeds 1 and 2 (randomness.seed=N): mAP 0.326 / 0.273, NDS 0.306 / 0.284, car AP 0.611 / 0.585; a
-# run-to-run spread of ~0.05 mAP, so compare variants over several seeds.
+# `make demo` runs both, evaluating once: 14-15 min on an idle 2-core machine (14 min 6 s - 14 min 48 s
+# on 2026-11-24; more when the host is loaded), mini_val mAP 0.339, NDS 0.311, car AP 0.603.
+# Seeds 1 and 2 (randomness.seed=N): mAP 0.324 / 0.299, NDS 0.305 / 0.268, car AP 0.669 / 0.632; a
+# run-to-run spread of ~0.04 mAP and ~0.07 car AP, so compare variants over several seeds.
 _base_ = [
     "_base_/datasets/nuscenes_mtl.py",
     "_base_/models/bevfusion_regnetx002-lss_pillar04_convfuser_centerhead_demo.py",

@@ -1,7 +1,7 @@
 # Demo-size BEVFusion-like detector for the 2-core CPU and the synthetic nuScenes-format data:
-# ResNet-18 on six 64x176 images -> LSS-FPN -> LSS depth transform (0.8 m cells, 128 x 128);
+# RegNetX-200MF on six 64x176 images -> LSS-FPN -> LSS depth transform (0.8 m cells, 128 x 128);
 # 0.4 m pillars -> pillar net + scatter -> stride-2 conv -> 128 x 128; ConvFuser; a slim
-# SECOND + SECONDFPN; CenterHead with nuScenes' six class groups, velocity and circle NMS.
+# SECOND + SECONDFPN (strides 1, 2); CenterHead with nuScenes' six class groups, velocity and circle NMS.
 bev_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 pillar_size = [0.4, 0.4, 8.0]
 bev_bound = [-51.2, 51.2, 0.8]
@@ -60,21 +60,25 @@ model = dict(
         ),
     ),
     fuser=dict(type="ConvFuser", in_channels=[camera_channels, lidar_channels], out_channels=fused_channels),
+    # The first SECOND stage keeps the 0.8 m head grid (strides 1, 2 as in BEVFusion). With strides
+    # 2, 2 (and 48 channels) every head cell saw only upsampled 1.6 m features: over seeds 0/1/2 the
+    # fused demo had mATE 0.52-0.63 m and car AP 0.585-0.611; this decoder gives car AP 0.603-0.669
+    # (figures in configs/bevfusion_fusion_demo.py) for a 1.16x longer training step.
     decoder=dict(
         backbone=dict(
             type="mmdet3d.SECOND",
             in_channels=fused_channels,
-            out_channels=[48, 96],
+            out_channels=[32, 96],
             layer_nums=[1, 1],
-            layer_strides=[2, 2],
+            layer_strides=[1, 2],
             norm_cfg=dict(type="BN", eps=1e-3, momentum=0.1),
             conv_cfg=dict(type="Conv2d", bias=False),
         ),
         neck=dict(
             type="mmdet3d.SECONDFPN",
-            in_channels=[48, 96],
+            in_channels=[32, 96],
             out_channels=[32, 32],
-            upsample_strides=[2, 4],
+            upsample_strides=[1, 2],
             norm_cfg=dict(type="BN", eps=1e-3, momentum=0.1),
             upsample_cfg=dict(type="deconv", bias=False),
         ),
