@@ -1,12 +1,13 @@
 # CPU demo of MOS (face detection + 5 landmarks + head pose) on synthetic faces: MobileNetV2-0.5,
-# 192x192 inputs, 2000 training images x 8 epochs in batches of 8, AdamW with cosine decay, one process
-# (9 min 13 s on an idle 2-core machine before channels-last weights, 11 min 24 s with them on a day
-# when the host stole a third of the CPU: run it on an otherwise idle machine). Differences from MOS-M
-# (configs/mos_face_pose.py), measured on this data: the angle predictors' hidden conv is 1x1 instead
-# of 3x3 (it was over half the forward cost) and the expectation-regression term weighs 1.0 instead
-# of 0.1 (predictions shrank towards 0: slope 0.4 of predicted on true roll). Pose MAE on val / on the
-# AFLW2000-style split: 4 epochs before these changes 16.8 / 13.5 deg; these changes with 5 epochs
-# 14.7 / 9.5 deg; with 8 epochs 12.3 / 6.7-7.3 deg (channels-last: 12.1 / 6.4 deg, face AP easy 0.9995).
+# 192x192 inputs, 2000 training images x 8 epochs in batches of 8, AdamW with cosine decay, one
+# process (7 min 52 s with channels-last weights on an idle 2-core machine on 2026-11-24, 11 min 24 s
+# on a day when the host stole a third of the CPU; 9 min 13 s idle before channels-last: run it on an
+# idle machine). Differences from MOS-M (configs/mos_face_pose.py), measured on this data: the angle
+# predictors' hidden conv is 1x1 instead of 3x3 (it was over half the forward cost) and the
+# expectation-regression term weighs 1.0 instead of 0.1 (predictions shrank towards 0: slope 0.4 of
+# predicted on true roll). Pose MAE on val / on the AFLW2000-style split: 4 epochs before these
+# changes 16.8 / 13.5 deg; these changes with 5 epochs 14.7 / 9.5 deg; with 8 epochs 12.3 / 6.7-7.3
+# deg (channels-last: 12.1 / 6.4 deg, face AP easy 0.9995).
 # Data first (about a minute; train and val from disjoint seeds, plus an AFLW2000-style pose split):
 #   python tools/create_data.py faces --out-dir data/synthetic_faces
 # then: python tools/train.py configs/mos_face_pose_demo.py
