@@ -7,8 +7,13 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from perception_mtl.datasets import CVGLStereoDataset
-from perception_mtl.models.detectors.ugcl_stereo_net import horizontal_correlation
+from perception_mtl.models.detectors.ugcl_stereo_net import (
+    horizontal_correlation,
+    mirror_calib_params,
+    mirror_stereo_pair,
+)
 from perception_mtl.registry import MODELS
+from perception_mtl.structures.camera_geometry import intrinsic_matrix, project_points, projection_matrix, rotation_x
 from perception_mtl.testing import export_onnx
 
 
@@ -27,6 +32,55 @@ def test_correlation_peaks_at_the_true_shift():
     assert corr.shape == (2, 6, 5, 20)
     assert (corr[..., 8:].argmax(1) == 3).all()
     torch.testing.assert_close(corr[:, 3, :, 8:] * 16, torch.ones(2, 5, 12))
+
+
+def _rig_projections(params, width):
+    """P of the left and right cameras of rectified rigs (right = left moved by +baseline along x)."""
+    k = intrinsic_matrix(params[:, 0], params[:, 1], params[:, 2], params[:, 3])
+    rot, trans = rotation_x(params[:, 9]), params[:, 6:9]
+    shift = torch.zeros_like(trans)
+    shift[:, 0] = params[:, 4]
+    return projection_matrix(k, rot, trans), projection_matrix(k, rot, trans - shift)
+
+
+def test_mirrored_rig_sees_the_mirrored_images_of_the_mirrored_world():
+    torch.manual_seed(0)
+    width, n = 128, 5
+    lo = torch.tensor([70.0, 70.0, 60.0, 44.0, 0.2, 0.0, -2.0, 0.5, 8.0, -0.05])
+    hi = torch.tensor([140.0, 140.0, 67.0, 51.0, 0.8, 0.0, 2.0, 2.0, 20.0, 0.2])
+    params = lo + (hi - lo) * torch.rand(n, 10)
+    params[:, 1] = params[:, 0]
+    params[:, 5] = params[:, 0] * params[:, 4] / params[:, 8]  # disparity of the world origin
+    mirrored = mirror_calib_params(params, width)
+    torch.testing.assert_close(mirror_calib_params(mirrored, width), params)
+    points = torch.rand(n, 50, 3) * torch.tensor([20.0, 4.0, 60.0]) + torch.tensor([-10.0, -3.0, 5.0])
+    flip_x = torch.tensor([-1.0, 1.0, 1.0])
+    left, right = _rig_projections(params, width)
+    left_m, right_m = _rig_projections(mirrored, width)
+    for view, view_m in ((right, left_m), (left, right_m)):  # left' = flip(right), right' = flip(left)
+        uv = project_points(view, points)
+        uv_m = project_points(view_m, points * flip_x)
+        torch.testing.assert_close(uv_m[..., 0], (width - 1) - uv[..., 0], atol=1e-3, rtol=0)
+        torch.testing.assert_close(uv_m[..., 1], uv[..., 1], atol=1e-3, rtol=0)
+    pairs = torch.arange(2 * 2 * 3 * 4 * 5.0).view(2, 2, 3, 4, 5)
+    torch.testing.assert_close(mirror_stereo_pair(pairs)[:, 0], pairs[:, 1].flip(-1))
+    torch.testing.assert_close(mirror_stereo_pair(mirror_stereo_pair(pairs)), pairs)
+
+
+def test_test_flip_averages_the_pair_and_its_mirror():
+    plain = _build().eval()
+    flipped = _build(test_flip=True).eval()
+    flipped.load_state_dict(plain.state_dict())
+    batch = pseudo_collate([CVGLStereoDataset(tiny_cvgl_root(), "test")[i] for i in range(2)])
+    data = plain.data_preprocessor(batch)
+    with torch.no_grad():
+        direct = torch.stack([s.pred_calib for s in plain(**data, mode="predict")])
+        mirror_data = dict(data, inputs=mirror_stereo_pair(torch.stack(list(data["inputs"]))))
+        of_mirror = torch.stack([s.pred_calib for s in plain(**mirror_data, mode="predict")])
+        averaged = torch.stack([s.pred_calib for s in flipped(**data, mode="predict")])
+    width = data["inputs"][0].shape[-1]
+    torch.testing.assert_close(averaged, (direct + mirror_calib_params(of_mirror, width)) / 2)
+    assert not torch.allclose(averaged, direct)
 
 
 def test_modes_and_input_checks():

@@ -26,6 +26,30 @@ def horizontal_correlation(left: Tensor, right: Tensor, max_disp: int) -> Tensor
     return torch.stack(volumes, 1)
 
 
+def _coordinate_grid(like: Tensor) -> Tensor:
+    """(B, 2, H, W) channels x, y running over [-1, 1] across a (B, C, H, W) map."""
+    b, _, h, w = like.shape
+    ys = torch.linspace(-1.0, 1.0, h, device=like.device, dtype=like.dtype)
+    xs = torch.linspace(-1.0, 1.0, w, device=like.device, dtype=like.dtype)
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).expand(b, 2, h, w)
+
+
+def mirror_stereo_pair(pairs: Tensor) -> Tensor:
+    """(B, 2, 3, H, W) rectified pair -> the pair a mirrored rig sees: left' = flip(right), right' = flip(left)."""
+    return torch.stack([pairs[:, 1].flip(-1), pairs[:, 0].flip(-1)], 1)
+
+
+def mirror_calib_params(params: Tensor, width: int) -> Tensor:
+    """(B, 10) parameters (``PARAM_NAMES`` order) of a rectified rig <-> those of its mirror image
+    (see :func:`mirror_stereo_pair`; an involution). The mirrored left camera is the right camera
+    reflected in x: same K but ``u0' = W - 1 - u0``; the right camera sees the world origin at
+    ``t - (b, 0, 0)``, so ``tx' = b - tx``; fy, v0, baseline, disparity, ty, tz and pitch are unchanged."""
+    out = params.clone()
+    out[:, 2] = (width - 1) - params[:, 2]
+    out[:, 6] = params[:, 4] - params[:, 6]
+    return out
+
+
 @MODELS.register_module()
 class UGCLStereoNet(BaseModel):
     """Calibration from a rectified stereo pair (UGCL, arXiv 2402.08437), pure PyTorch.
@@ -51,6 +75,10 @@ class UGCLStereoNet(BaseModel):
         shared_trunk: one trunk for both views (True) or one per view.
         corr_level: index into the backbone's outputs used for the correlation volume.
         max_disp: correlation shifts at that level.
+        test_flip: in 'predict' mode, also run the mirrored pair (:func:`mirror_stereo_pair`) and
+            average the two parameter sets. Valid only for rectified pairs whose right camera is
+            the left one moved by +baseline along x with the same K (our synthetic data), not for
+            the original CVGL pairs (a right camera with its own pitch and FOV).
         fusion_channels: channels of the fused map.
         pool_size: (h, w) of the pooled fused map.
         mean, std: per-channel RGB normalisation of the 0-255 input.
@@ -65,6 +93,7 @@ class UGCLStereoNet(BaseModel):
         shared_trunk: bool = True,
         corr_level: int = 0,
         max_disp: int = 8,
+        test_flip: bool = False,
         fusion_channels: int = 128,
         pool_size: Sequence[int] = (3, 4),
         mean: Sequence[float] = (123.675, 116.28, 103.53),
@@ -86,7 +115,7 @@ class UGCLStereoNet(BaseModel):
                 f"UGCLStereoNet: corr_level must index a level above the deepest one (0..{len(channels) - 2}), "
                 f"got {corr_level}"
             )
-        self.corr_level, self.max_disp = corr_level, max_disp
+        self.corr_level, self.max_disp, self.test_flip = corr_level, max_disp, test_flip
         reduce, convs, cin = strides[-1] // strides[corr_level], [], 32
         while reduce > 1:
             convs.append(_conv_bn_relu(cin, 32, stride=2))
@@ -121,11 +150,7 @@ class UGCLStereoNet(BaseModel):
         if corr.shape[-2:] != deep_l.shape[-2:]:
             corr = F.adaptive_avg_pool2d(corr, deep_l.shape[-2:])
         fused = self.fusion(torch.cat([deep_l, deep_r, corr], 1))
-        b, _, h, w = fused.shape
-        ys = torch.linspace(-1.0, 1.0, h, device=fused.device, dtype=fused.dtype)
-        xs = torch.linspace(-1.0, 1.0, w, device=fused.device, dtype=fused.dtype)
-        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).expand(b, 2, h, w)
-        fused = self.position(torch.cat([fused, grid], 1))
+        fused = self.position(torch.cat([fused, _coordinate_grid(fused)], 1))
         return F.adaptive_avg_pool2d(fused, self.pool_size).flatten(1)
 
     def calib_forward(self, pairs: Tensor) -> Tensor:
@@ -153,5 +178,12 @@ class UGCLStereoNet(BaseModel):
             return {f"calib.{k}": v for k, v in losses.items()}
         if mode == "predict":
             samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
-            return self.head.predict(self.extract_feat(pairs), samples)
+            if not self.test_flip:
+                return self.head.predict(self.extract_feat(pairs), samples)
+            params = self.head.decode(self.calib_forward(pairs))["params"]
+            mirrored = self.head.decode(self.calib_forward(mirror_stereo_pair(pairs)))["params"]
+            params = (params + mirror_calib_params(mirrored, pairs.shape[-1])) / 2
+            for sample, p in zip(samples, params.detach().float()):
+                sample.pred_calib = p
+            return samples
         raise ValueError(f"UGCLStereoNet: unknown mode {mode!r} (expected 'tensor', 'loss' or 'predict')")
