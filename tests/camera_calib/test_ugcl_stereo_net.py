@@ -34,7 +34,7 @@ def test_correlation_peaks_at_the_true_shift():
     torch.testing.assert_close(corr[:, 3, :, 8:] * 16, torch.ones(2, 5, 12))
 
 
-def _rig_projections(params, width):
+def _rig_projections(params):
     """P of the left and right cameras of rectified rigs (right = left moved by +baseline along x)."""
     k = intrinsic_matrix(params[:, 0], params[:, 1], params[:, 2], params[:, 3])
     rot, trans = rotation_x(params[:, 9]), params[:, 6:9]
@@ -55,8 +55,8 @@ def test_mirrored_rig_sees_the_mirrored_images_of_the_mirrored_world():
     torch.testing.assert_close(mirror_calib_params(mirrored, width), params)
     points = torch.rand(n, 50, 3) * torch.tensor([20.0, 4.0, 60.0]) + torch.tensor([-10.0, -3.0, 5.0])
     flip_x = torch.tensor([-1.0, 1.0, 1.0])
-    left, right = _rig_projections(params, width)
-    left_m, right_m = _rig_projections(mirrored, width)
+    left, right = _rig_projections(params)
+    left_m, right_m = _rig_projections(mirrored)
     for view, view_m in ((right, left_m), (left, right_m)):  # left' = flip(right), right' = flip(left)
         uv = project_points(view, points)
         uv_m = project_points(view_m, points * flip_x)

@@ -180,8 +180,9 @@ class UGCLStereoNet(BaseModel):
             samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
             if not self.test_flip:
                 return self.head.predict(self.extract_feat(pairs), samples)
-            params = self.head.decode(self.calib_forward(pairs))["params"]
-            mirrored = self.head.decode(self.calib_forward(mirror_stereo_pair(pairs)))["params"]
+            # One trunk pass over the pairs and their mirror images (eval-mode BN: same results).
+            both = self.head.decode(self.calib_forward(torch.cat([pairs, mirror_stereo_pair(pairs)])))["params"]
+            params, mirrored = both.split(len(pairs))
             params = (params + mirror_calib_params(mirrored, pairs.shape[-1])) / 2
             for sample, p in zip(samples, params.detach().float()):
                 sample.pred_calib = p
