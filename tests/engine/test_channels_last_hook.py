@@ -5,7 +5,6 @@ import sys
 import pytest
 import torch
 from mmengine.model import BaseModel
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch import nn
 
@@ -50,10 +49,13 @@ def test_convert_keeps_parameter_objects_and_values():
 
 
 def _train(tmp_path, hooks):
-    init_default_scope("perception_mtl")
     torch.manual_seed(0)
+    # The Runner's default_scope is 'mmengine' unless given, and it becomes the current scope: our
+    # hook was found only when both runs of a test started in the same second (an mmengine
+    # DefaultScope instance named by the timestamp was then reused).
     runner = Runner(
         model=_ConvNet(),
+        default_scope="perception_mtl",
         work_dir=str(tmp_path),
         train_dataloader=dict(
             dataset=_Images(),
