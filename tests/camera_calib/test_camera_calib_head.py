@@ -112,3 +112,64 @@ def test_bad_configs_raise():
         _head(vp_axes=(3,))
     with pytest.raises(ValueError, match="rotation"):
         _head(rotation="quaternion")
+
+
+BINS = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28), fy=dict(low=26.0, bin_width=1.0, num_bins=28))
+
+
+def _binned_raw(head, samples, one_hot: bool = False) -> torch.Tensor:
+    """Raw outputs of a binned head: the regression columns at the ground truth, and per binned
+    parameter either a Gaussian (sigma 1 unit) over the bin centres around the sample's value, whose
+    softmax expectation is that value, or a one-hot (logit 30) at the bin holding it."""
+    logits = []
+    for name, coder in head.bin_coders.items():
+        target = torch.stack([s.gt_calib for s in samples]).double()[:, PARAM_NAMES.index(name)]
+        if one_hot:
+            logits.append(30.0 * torch.nn.functional.one_hot(coder.encode(target), coder.num_bins).double())
+        else:
+            logits.append(-0.5 * (coder.bin_centres(dtype=torch.float64)[None] - target[:, None]) ** 2)
+    return torch.cat([_raw_at(head, samples), *logits], 1)
+
+
+def test_binned_focal_is_the_softmax_expectation_and_ignores_its_regression_column():
+    head = _head(binned=BINS)
+    assert head.out.out_features == 11 + 2 * 28
+    samples = random_samples(5, seed=3)
+    raw = _binned_raw(head, samples)
+    gt = torch.stack([s.gt_calib for s in samples]).double()
+    decoded = head.decode(raw)["params"]
+    torch.testing.assert_close(decoded[:, :2], gt[:, :2], atol=1e-3, rtol=0)
+    torch.testing.assert_close(decoded[:, 2:], gt[:, 2:])
+    moved = raw.clone()
+    moved[:, 0] += 5.0  # the regression column of fx no longer counts
+    torch.testing.assert_close(head.decode(moved)["params"], decoded)
+    # Uniform logits decode to the middle of the binned range.
+    flat = raw.clone()
+    flat[:, 11:39] = 0.0
+    torch.testing.assert_close(head.decode(flat)["params"][:, 0], torch.full((5,), 26.0 + 14.0, dtype=torch.float64))
+
+
+def test_binned_loss_adds_the_bin_cross_entropy_and_trains_the_logits():
+    samples = random_samples(5, seed=4)
+    sharp = _head(binned=BINS, bin_label_sigma=0.0)
+    raw = _binned_raw(sharp, samples, one_hot=True)
+    losses = sharp.loss_by_feat(raw, samples)
+    # One-hot labels and logits at the gt's bin: CE ~0, expectation = the bin centre (L1 <= 0.5 px / std 8).
+    assert losses["loss_fx"] < 0.5 / 8 + 1e-6
+    shifted = raw.clone()
+    shifted[:, 11:39] = shifted[:, 11:39].roll(3, dims=1)  # peak 3 bins (3 px) off
+    worse = sharp.loss_by_feat(shifted, samples)
+    assert worse["loss_fx"] > losses["loss_fx"] + 3.0 / 8.0  # the L1 alone (3 px / std 8) and the CE
+    assert worse["loss_fy"] == pytest.approx(float(losses["loss_fy"]))
+    off = _head(binned=BINS, bin_cls_weight=0.0)
+    assert off.loss_by_feat(_binned_raw(off, samples), samples)["loss_fx"] == pytest.approx(0.0, abs=1e-3)
+    raw = raw.clone().requires_grad_()
+    _head(binned=BINS).loss_by_feat(raw, samples)["loss_fx"].backward()
+    assert raw.grad[:, 11:39].abs().sum() > 0 and raw.grad[:, 0].abs().sum() == 0
+
+
+def test_binned_rejects_unknown_or_angular_parameters():
+    with pytest.raises(ValueError, match="binned names unknown or non-linear parameters \\['pitch'\\]"):
+        _head(binned=dict(pitch=dict(low=-1.0, bin_width=0.1, num_bins=20)))
+    with pytest.raises(ValueError, match="bin_label_sigma"):
+        _head(binned=BINS, bin_label_sigma=-1.0)

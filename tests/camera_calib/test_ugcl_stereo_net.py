@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from calib_testing import tiny_cvgl_root, tiny_model_cfg
+from calib_testing import tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
@@ -15,6 +15,9 @@ from perception_mtl.models.detectors.ugcl_stereo_net import (
 from perception_mtl.registry import MODELS
 from perception_mtl.structures.camera_geometry import intrinsic_matrix, project_points, projection_matrix, rotation_x
 from perception_mtl.testing import export_onnx
+
+
+BINNED_FX = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28))
 
 
 def _build(**overrides):
@@ -119,6 +122,18 @@ def test_loss_falls_over_a_few_steps_on_a_tiny_generated_set():
     assert sum(totals[-3:]) / 3 < 0.7 * sum(totals[:3]) / 3, totals
 
 
+def test_loss_under_bfloat16_autocast_keeps_the_head_in_float32():
+    model = _build(head=tiny_head_cfg(binned=BINNED_FX)).train()
+    batch = pseudo_collate([CVGLStereoDataset(tiny_cvgl_root(), "train")[i] for i in range(4)])
+    data = model.data_preprocessor(batch, training=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what BFloat16OptimWrapper does; det R has no bf16 kernel
+        assert model(**data, mode="tensor").dtype == torch.bfloat16
+        losses = model(**data, mode="loss")
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.trunks["left"].parameters() if p.grad is not None)
+
+
 @pytest.mark.parametrize("config", ["ugcl_calib.py", "ugcl_calib_demo.py"])
 def test_configs_build_the_model_with_the_dataset_statistics(config):
     import json
@@ -142,10 +157,11 @@ def test_configs_build_the_model_with_the_dataset_statistics(config):
             assert std == pytest.approx(stats[name]["std"], rel=0.05), name
 
 
-def test_calib_forward_exports_to_onnx_and_matches_onnxruntime():
+@pytest.mark.parametrize("extras", [{}, {"head": tiny_head_cfg(binned=BINNED_FX)}])
+def test_calib_forward_exports_to_onnx_and_matches_onnxruntime(extras):
     # ONNX's adaptive average pooling needs the pooled size to divide the fused map (the demo and full
     # configs pool 6x8 / 3x4 maps to their own size); the tiny model pools 4x4 -> 2x2 at 64x64.
-    model = _build().eval()
+    model = _build(**extras).eval()
     pairs = torch.randint(0, 255, (1, 2, 3, 64, 64)).float()
     session, ops = export_onnx(model, (pairs,), input_names=["pairs"], dynamic_axes={"pairs": {0: "batch"}})
     assert "NonZero" not in ops

@@ -174,7 +174,10 @@ class UGCLStereoNet(BaseModel):
         if mode == "loss":
             if data_samples is None:
                 raise ValueError("UGCLStereoNet: mode='loss' needs data_samples with gt_calib")
-            losses = self.head.loss(self.extract_feat(pairs), data_samples)
+            feats = self.extract_feat(pairs)
+            # The head's geometry (det R, dehomogenising) needs float32 under a bfloat16 autocast.
+            with torch.autocast(feats.device.type, enabled=False):
+                losses = self.head.loss(feats.float(), data_samples)
             return {f"calib.{k}": v for k, v in losses.items()}
         if mode == "predict":
             samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
