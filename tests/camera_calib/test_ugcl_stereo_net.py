@@ -16,7 +16,6 @@ from perception_mtl.registry import MODELS
 from perception_mtl.structures.camera_geometry import intrinsic_matrix, project_points, projection_matrix, rotation_x
 from perception_mtl.testing import export_onnx
 
-
 BINNED_FX = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28))
 
 

@@ -102,3 +102,5 @@ def test_benchmark_row_on_the_ugcl_demo_config():
     row = time_config("configs/ugcl_calib_demo.py", batches=1, repeats=1, options=options)
     assert row["config"] == "ugcl_calib_demo.py" and row["conv_weights"] > 0
     assert row["step_vs_default"] > 0 and row["loss_rel_diff"] < 1e-4
+    # bfloat16 keeps ~3 significant digits: close to the float32 loss, but not equal to it.
+    assert row["bf16_step_vs_default"] > 0 and 0 < row["bf16_loss_rel_diff"] < 0.05
