@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from perception_mtl.registry import HOOKS
+from perception_mtl.registry import HOOKS, OPTIM_WRAPPERS
 from perception_mtl.testing import RegistryCase
 
 
@@ -17,4 +17,22 @@ def check_channels_last_hook(hook):
     assert model(torch.randn(1, 3, 8, 8)).shape == (1, 2, 4, 4)
 
 
-CASES = {"ChannelsLastHook": RegistryCase(HOOKS, dict(type="ChannelsLastHook"), check_channels_last_hook)}
+def bfloat16_optim_wrapper_case() -> RegistryCase:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+
+    def check(wrapper):
+        before = [p.detach().clone() for p in model.parameters()]
+        with wrapper.optim_context(model):
+            out = model(torch.randn(2, 3, 8, 8))
+        assert out.dtype == torch.bfloat16
+        wrapper.update_params(out.float().square().mean())
+        assert all(p.dtype == torch.float32 and not torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+    cfg = dict(type="BFloat16OptimWrapper", optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    return RegistryCase(OPTIM_WRAPPERS, cfg, check)
+
+
+CASES = {
+    "ChannelsLastHook": RegistryCase(HOOKS, dict(type="ChannelsLastHook"), check_channels_last_hook),
+    "BFloat16OptimWrapper": bfloat16_optim_wrapper_case(),
+}
