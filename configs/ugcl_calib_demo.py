@@ -31,8 +31,10 @@ model = dict(
     # 76-137 px), decoded as the softmax expectation; Gaussian labels with sigma 2 px.
     head=dict(
         hidden_channels=(192, 96),
-        binned=dict(fx=dict(low=70.0, bin_width=2.0, num_bins=36), fy=dict(low=70.0, bin_width=2.0, num_bins=36)),
-        bin_label_sigma=2.0,
+        binned=dict(
+            fx=dict(low=70.0, bin_width=2.0, num_bins=36, label_sigma=2.0),
+            fy=dict(low=70.0, bin_width=2.0, num_bins=36, label_sigma=2.0),
+        ),
     ),
 )
 train_dataloader = dict(batch_size=16)

@@ -17,11 +17,12 @@ class BFloat16OptimWrapper(OptimWrapper):
     the device of the model's parameters.
 
     MMEngine's ``AmpOptimWrapper`` refuses to build without a GPU; CPUs with bfloat16 units (AVX512-BF16,
-    AMX) run oneDNN's bfloat16 convolutions, about 1.4-2x as fast as float32 for the UGCL demo net on
-    the 2-core machine. bfloat16 has float32's exponent range, so no loss scaling is needed. Weights,
-    gradients and optimizer state stay float32; validation and test run outside this context, in float32.
-    Ops autocast leaves in bfloat16 that need float32 (``torch.linalg.det`` has no bfloat16 kernel) must
-    run under ``torch.autocast(..., enabled=False)`` in the model.
+    AMX) run oneDNN's bfloat16 convolutions: a UGCL demo training step takes 0.66x the float32 time on
+    the 2-core machine (``tools/benchmark.py channels_last``, both channels-last). bfloat16 has
+    float32's exponent range, so no loss scaling is needed. Weights, gradients and optimizer state stay
+    float32; validation and test run outside this context, in float32. Ops autocast leaves in bfloat16
+    that need float32 (``torch.linalg.det`` has no bfloat16 kernel) must run under
+    ``torch.autocast(..., enabled=False)`` in the model.
 
     Args:
         optimizer: the optimizer.

@@ -6,7 +6,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
@@ -66,8 +65,9 @@ class CameraCalibHead(BaseModule):
     ``num_bins`` logits over bins of ``bin_width`` starting at ``low`` (physical units); the prediction
     is the softmax expectation of the bin centres (replacing the regressed value), and ``loss_<param>``
     adds ``bin_cls_weight`` times the cross-entropy with a Gaussian label over the bin centres (sigma
-    ``bin_label_sigma`` physical units) to the L1 of the expectation. Classifying the focal length
-    (or field of view) learns faster than regressing it (Lopez et al., CVPR 2019; DeepCalib).
+    ``label_sigma`` of that parameter, in its units; default one bin width) to the L1 of the
+    expectation. Classifying the focal length (or field of view) learns faster than regressing it
+    (Lopez et al., CVPR 2019; DeepCalib).
 
     Loss keys: ``loss_<param>`` for the 10 parameters and ``loss_vp``, ``loss_wc``, ``loss_orth``,
     ``loss_det``, each times its weight in ``loss_weights`` (default 1; a weight of 0 drops the term).
@@ -84,8 +84,8 @@ class CameraCalibHead(BaseModule):
         vp_eps: 'image' mode: smallest ``|w|`` of a predicted vanishing point.
         wc_min_depth: smallest predicted ``t_z`` (metres) when dehomogenising the world origin.
         dropout: dropout before the output layer.
-        binned: linear parameter name -> dict(low, bin_width, num_bins) (physical units), see above.
-        bin_label_sigma: width of the Gaussian bin label, in the parameter's units (0: one-hot).
+        binned: linear parameter name -> dict(low, bin_width, num_bins, label_sigma=bin_width) in the
+            parameter's units (``label_sigma`` 0: one-hot labels), see above.
         bin_cls_weight: weight of the bin cross-entropy inside ``loss_<param>``.
         init_cfg: MMEngine init config.
     """
@@ -104,7 +104,6 @@ class CameraCalibHead(BaseModule):
         wc_min_depth: float = 0.5,
         dropout: float = 0.0,
         binned: Mapping[str, Mapping[str, float]] | None = None,
-        bin_label_sigma: float = 2.0,
         bin_cls_weight: float = 1.0,
         init_cfg: dict | None = None,
     ) -> None:
@@ -150,13 +149,16 @@ class CameraCalibHead(BaseModule):
         unknown = set(binned) - set(LINEAR_PARAMS)
         if unknown:
             raise ValueError(f"CameraCalibHead: binned names unknown or non-linear parameters {sorted(unknown)}")
-        self.bin_coders = {name: PoseBinCoder(**cfg) for name, cfg in binned.items()}
-        if bin_label_sigma < 0 or bin_cls_weight < 0:
-            raise ValueError(
-                "CameraCalibHead: bin_label_sigma and bin_cls_weight must be >= 0, "
-                f"got {bin_label_sigma}, {bin_cls_weight}"
-            )
-        self.bin_label_sigma, self.bin_cls_weight = float(bin_label_sigma), float(bin_cls_weight)
+        self.bin_coders, self.bin_label_sigmas = {}, {}
+        for name, cfg in binned.items():
+            cfg = dict(cfg)
+            sigma = float(cfg.pop("label_sigma", cfg.get("bin_width", 1.0)))
+            if sigma < 0:
+                raise ValueError(f"CameraCalibHead: binned.{name}.label_sigma must be >= 0, got {sigma}")
+            self.bin_coders[name], self.bin_label_sigmas[name] = PoseBinCoder(**cfg), sigma
+        if bin_cls_weight < 0:
+            raise ValueError(f"CameraCalibHead: bin_cls_weight must be >= 0, got {bin_cls_weight}")
+        self.bin_cls_weight = float(bin_cls_weight)
         self.num_rot_outputs = 2 if rotation == "cos_sin" else 1
         num_logits = sum(c.num_bins for c in self.bin_coders.values())
         self.out = nn.Linear(width, len(LINEAR_PARAMS) + self.num_rot_outputs + num_logits)
@@ -221,9 +223,8 @@ class CameraCalibHead(BaseModule):
             losses[f"loss_{name}"] = (pred["norm"][:, i] - gt_norm[:, i]).abs().mean()
         for name, logits in self.bin_logits(raw).items():
             target = gt[:, PARAM_NAMES.index(name)]
-            losses[f"loss_{name}"] = losses[f"loss_{name}"] + self.bin_cls_weight * self._bin_cross_entropy(
-                self.bin_coders[name], logits, target
-            )
+            ce = self.bin_coders[name].cross_entropy(logits, target, self.bin_label_sigmas[name])
+            losses[f"loss_{name}"] = losses[f"loss_{name}"] + self.bin_cls_weight * ce
         pitch_err = torch.remainder(pred["params"][:, -1] - gt[:, -1] + math.pi, 2 * math.pi) - math.pi
         losses["loss_pitch"] = pitch_err.abs().mean() / self.param_std[-1]
 
@@ -239,15 +240,6 @@ class CameraCalibHead(BaseModule):
             losses["loss_orth"] = (rot @ rot.transpose(-1, -2) - eye).abs().mean()
             losses["loss_det"] = (torch.linalg.det(rot) - 1.0).abs().mean()
         return {k: v * self.loss_weights[k[len("loss_") :]] for k, v in losses.items() if self.loss_weights[k[5:]] > 0}
-
-    def _bin_cross_entropy(self, coder: PoseBinCoder, logits: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy of (B, num_bins) logits with the bin of ``target`` (B,), or with a Gaussian over
-        the bin centres when ``bin_label_sigma`` > 0 (targets outside the bins land on the end bins)."""
-        if self.bin_label_sigma <= 0:
-            return F.cross_entropy(logits, coder.encode(target))
-        centres = coder.bin_centres(logits.device, logits.dtype)
-        label = torch.softmax(-0.5 * ((centres[None] - target[:, None]) / self.bin_label_sigma) ** 2, -1)
-        return -(label * F.log_softmax(logits, -1)).sum(-1).mean()
 
     def _vp_loss(self, proj_pred: Tensor, proj_gt: Tensor) -> Tensor:
         axes = list(self.vp_axes)

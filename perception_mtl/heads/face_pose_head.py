@@ -284,11 +284,7 @@ class FacePoseHead(nn.Module):
     def _bin_cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor:
         """Cross-entropy of (N, num_bins) logits with the bins of ``target`` angles (N,) degrees; with
         ``pose_label_sigma`` > 0 the target is a Gaussian over bin centres (sigma in degrees) instead of one-hot."""
-        if self.pose_label_sigma <= 0:
-            return F.cross_entropy(logits, self.bins.encode(target))
-        centres = self.bins.bin_centres(logits.device, logits.dtype)
-        soft = torch.softmax(-0.5 * ((centres[None] - target[:, None]) / self.pose_label_sigma) ** 2, -1)
-        return -(soft * F.log_softmax(logits, -1)).sum(-1).mean()
+        return self.bins.cross_entropy(logits, target, self.pose_label_sigma)
 
     # ----------------------------------------------------------------------------- inference
     @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -52,3 +53,13 @@ class PoseBinCoder:
         """(..., num_bins) logits -> (...) expected angle in degrees."""
         probs = logits.softmax(-1)
         return (probs * self.bin_centres(logits.device, probs.dtype)).sum(-1)
+
+    def cross_entropy(self, logits: Tensor, target: Tensor, label_sigma: float = 0.0) -> Tensor:
+        """Mean cross-entropy of (N, num_bins) logits with the bins of ``target`` (N,): one-hot on the bin
+        holding it, or with ``label_sigma`` > 0 a Gaussian over the bin centres (sigma in the target's
+        units; targets outside the bins land on the end bins)."""
+        if label_sigma <= 0:
+            return F.cross_entropy(logits, self.encode(target))
+        centres = self.bin_centres(logits.device, logits.dtype)
+        label = torch.softmax(-0.5 * ((centres[None] - target[:, None]) / label_sigma) ** 2, -1)
+        return -(label * F.log_softmax(logits, -1)).sum(-1).mean()

@@ -151,7 +151,7 @@ def test_binned_focal_is_the_softmax_expectation_and_ignores_its_regression_colu
 
 def test_binned_loss_adds_the_bin_cross_entropy_and_trains_the_logits():
     samples = random_samples(5, seed=4)
-    sharp = _head(binned=BINS, bin_label_sigma=0.0)
+    sharp = _head(binned={name: dict(cfg, label_sigma=0.0) for name, cfg in BINS.items()})
     raw = _binned_raw(sharp, samples, one_hot=True)
     losses = sharp.loss_by_feat(raw, samples)
     # One-hot labels and logits at the gt's bin: CE ~0, expectation = the bin centre (L1 <= 0.5 px / std 8).
@@ -171,5 +171,5 @@ def test_binned_loss_adds_the_bin_cross_entropy_and_trains_the_logits():
 def test_binned_rejects_unknown_or_angular_parameters():
     with pytest.raises(ValueError, match="binned names unknown or non-linear parameters \\['pitch'\\]"):
         _head(binned=dict(pitch=dict(low=-1.0, bin_width=0.1, num_bins=20)))
-    with pytest.raises(ValueError, match="bin_label_sigma"):
-        _head(binned=BINS, bin_label_sigma=-1.0)
+    with pytest.raises(ValueError, match="binned.fx.label_sigma must be >= 0"):
+        _head(binned=dict(fx=dict(BINS["fx"], label_sigma=-1.0)))
