@@ -107,21 +107,26 @@ def train(args: argparse.Namespace) -> Runner:
 
 
 def leave_process_group() -> None:
-    """Destroys the torchrun process group once the work is done.
+    """Frees what still talks over the torchrun process group, then destroys the group.
 
-    A gloo group left for interpreter shutdown to tear down can abort a rank with "terminate
-    called without an active exception" (seen in CI), failing a run that had finished.
+    A gloo group (or a DDP wrapper whose reducer still holds gloo work) left for interpreter
+    shutdown can abort a rank with "terminate called without an active exception" (pytorch#190489),
+    failing a run that had finished. The Runner sits in reference cycles, so its DDP model is only
+    freed by the cycle collector: collect before destroying, while the interpreter is fully alive.
     """
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
 
-def main(argv: Sequence[str] | None = None) -> Runner:
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_train_parser().parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    result = train(args)
+    runner = train(args)
+    del runner  # the DDP model must go before the process group does (leave_process_group)
     leave_process_group()
-    return result
