@@ -50,6 +50,9 @@ def build_create_data_parser() -> argparse.ArgumentParser:
     cvgl.add_argument("--test-ratio", type=float, default=0.2, help="share of pairs in the shuffled test split")
     cvgl.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same dataset)")
     cvgl.add_argument("--workers", type=int, default=2, help="rendering processes")
+    cvgl.add_argument(
+        "--supersample", type=int, default=1, help="S: S x S rays per pixel, averaged (anti-aliased edges and texture)"
+    )
     return parser
 
 
@@ -101,7 +104,14 @@ def create_cvgl(args: argparse.Namespace) -> dict:
     from perception_mtl.datasets.synthetic_cvgl import SyntheticCVGLWriter
 
     writer = SyntheticCVGLWriter(
-        args.out_dir, args.num_samples, args.width, args.height, args.test_ratio, seed=args.seed, workers=args.workers
+        args.out_dir,
+        args.num_samples,
+        args.width,
+        args.height,
+        args.test_ratio,
+        seed=args.seed,
+        workers=args.workers,
+        supersample=args.supersample,
     )
     meta = writer.run(progress=True)
     print(json.dumps({k: meta[k] for k in ("num_written", "split_sizes", "seconds")}, indent=2))

@@ -229,6 +229,28 @@ def _box_hits(origin: np.ndarray, dirs: np.ndarray, box: np.ndarray):
     return np.where(hit, t_near, np.inf), normals
 
 
+def _rays_in_view(
+    corners: np.ndarray, intrinsics: np.ndarray, rot: np.ndarray, trans: np.ndarray, us: np.ndarray, vs: np.ndarray
+) -> np.ndarray | None:
+    """Flat indices of the rays on the (len(vs), len(us)) grid (sorted ray coordinates ``us``, ``vs``)
+    that can hit a convex object with these world ``corners``: its image lies inside the bounding
+    box of their projections (taken one pixel wider). None when a corner is behind the camera (test
+    every ray)."""
+    cam = corners @ rot.T + trans
+    if (cam[:, 2] < 1e-3).any():
+        return None
+    proj = cam @ intrinsics.T
+    u, v = proj[:, 0] / proj[:, 2], proj[:, 1] / proj[:, 2]
+    cols = np.arange(np.searchsorted(us, u.min() - 1.0), np.searchsorted(us, u.max() + 1.0, "right"))
+    rows = np.arange(np.searchsorted(vs, v.min() - 1.0), np.searchsorted(vs, v.max() + 1.0, "right"))
+    return (rows[:, None] * len(us) + cols[None, :]).ravel()
+
+
+def _box_corners(box: np.ndarray) -> np.ndarray:
+    x0, x1, y0, z0, z1 = box
+    return np.array([[x, y, z] for x in (x0, x1) for y in (y0, 0.0) for z in (z0, z1)])
+
+
 def render_view(
     scene: RoadScene,
     intrinsics: np.ndarray,
@@ -237,15 +259,29 @@ def render_view(
     width: int,
     height: int,
     rng: np.random.Generator,
+    supersample: int = 1,
 ) -> np.ndarray:
-    """Renders the scene seen by a camera ``P = K [R | t]``. Returns (H, W, 3) uint8 RGB."""
+    """Renders the scene seen by a camera ``P = K [R | t]``. Returns (H, W, 3) uint8 RGB.
+
+    ``supersample`` s > 1 casts s x s rays spread evenly over each pixel's square and averages them
+    (a box filter, as a sensor pixel integrates over its area), so edges, dash ends and the fine
+    ground texture shade by coverage instead of snapping to whole pixels. Sensor noise is added
+    after the averaging, so its level does not depend on s. Objects are only tested against the
+    rays inside their projected bounding box (the image is the same as testing every ray).
+    """
+    if supersample < 1:
+        raise ValueError(f"render_view: supersample must be >= 1, got {supersample}")
     centre = -rot.T @ trans
-    cols, rows = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    # Pixel (row, col) covers [col - 0.5, col + 0.5] x [row - 0.5, row + 0.5] (centre at (col, row)).
+    offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
+    us = (np.arange(width, dtype=np.float64)[:, None] + offsets).ravel()
+    vs = (np.arange(height, dtype=np.float64)[:, None] + offsets).ravel()
+    cols, rows = np.meshgrid(us, vs)
     pix = np.stack([cols.ravel(), rows.ravel(), np.ones(cols.size)], 1)
     dirs = pix @ np.linalg.inv(intrinsics).T @ rot  # rows: R^T K^-1 [u, v, 1]
-    n_px = len(dirs)
-    t_best = np.full(n_px, np.inf)
-    colour = np.zeros((n_px, 3))
+    n_rays = len(dirs)
+    t_best = np.full(n_rays, np.inf)
+    colour = np.zeros((n_rays, 3))
 
     with np.errstate(divide="ignore"):
         t_ground = np.where(dirs[:, 1] > 1e-9, -centre[1] / dirs[:, 1], np.inf)
@@ -259,22 +295,34 @@ def render_view(
     def shade(normals: np.ndarray) -> np.ndarray:
         return 0.4 + 0.6 * np.clip(normals @ scene.sun, 0.0, None)
 
+    def candidates(corners: np.ndarray) -> np.ndarray:
+        idx = _rays_in_view(corners, intrinsics, rot, trans, us, vs)
+        return np.arange(n_rays) if idx is None else idx
+
     for box, box_colour in zip(scene.boxes, scene.box_colours):
-        t, normals = _box_hits(centre, dirs, box)
-        closer = t < t_best
-        t_best[closer] = t[closer]
-        colour[closer] = box_colour * shade(normals[closer])[:, None]
+        idx = candidates(_box_corners(box))
+        if not len(idx):
+            continue
+        t, normals = _box_hits(centre, dirs[idx], box)
+        closer = t < t_best[idx]
+        sel = idx[closer]
+        t_best[sel] = t[closer]
+        colour[sel] = box_colour * shade(normals[closer])[:, None]
     poles = list(scene.poles) + [np.array([0.0, 0.0, MARKER_RADIUS_M, MARKER_HEIGHT_M])]
     for k, (px, pz, radius, pole_height) in enumerate(poles):
-        t, normals, y = _cylinder_hits(centre, dirs, px, pz, radius, -pole_height)
-        closer = t < t_best
-        t_best[closer] = t[closer]
+        idx = candidates(_box_corners(np.array([px - radius, px + radius, -pole_height, pz - radius, pz + radius])))
+        if not len(idx):
+            continue
+        t, normals, y = _cylinder_hits(centre, dirs[idx], px, pz, radius, -pole_height)
+        closer = t < t_best[idx]
+        sel = idx[closer]
+        t_best[sel] = t[closer]
         if k == len(poles) - 1:  # the marker: orange with a white band
             band = (y[closer] < -0.45) & (y[closer] > -0.65)
             base = np.where(band[:, None], np.array([0.95, 0.95, 0.95]), np.array([1.0, 0.45, 0.05]))
         else:
-            base = np.full((int(closer.sum()), 3), 0.55)
-        colour[closer] = base * shade(normals[closer])[:, None]
+            base = np.full((len(sel), 3), 0.55)
+        colour[sel] = base * shade(normals[closer])[:, None]
 
     dist = t_best * np.linalg.norm(dirs, axis=1)
     haze = np.clip(dist / HAZE_RANGE_M, 0.0, 1.0)[:, None] ** 1.5
@@ -282,18 +330,21 @@ def render_view(
     sky = ~np.isfinite(t_best)
     up = np.clip(-dirs[sky, 1] / np.linalg.norm(dirs[sky], axis=1), 0.0, 1.0)
     colour[sky] = scene.sky_horizon + (scene.sky_zenith - scene.sky_horizon) * np.sqrt(up)[:, None]
+    s = supersample
+    colour = colour.reshape(height, s, width, s, 3).mean((1, 3)).reshape(height * width, 3)
     colour = colour * scene.exposure + rng.normal(0.0, 0.015, colour.shape)
     return (np.clip(colour, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(height, width, 3)
 
 
 def render_stereo_pair(
-    rng: np.random.Generator, width: int, height: int, ranges: RigRanges | None = None
+    rng: np.random.Generator, width: int, height: int, ranges: RigRanges | None = None, supersample: int = 1
 ) -> tuple[RigParams, np.ndarray, np.ndarray]:
-    """Draws a rig and a scene and renders both views. Returns (rig, left (H, W, 3), right (H, W, 3))."""
+    """Draws a rig and a scene and renders both views (``supersample`` x ``supersample`` rays per
+    pixel, see :func:`render_view`). Returns (rig, left (H, W, 3), right (H, W, 3))."""
     rig = sample_rig(rng, width, height, ranges or RigRanges())
     scene = sample_scene(rng)
     k = intrinsic_matrix_np(rig.fx, rig.fy, rig.u0, rig.v0)
     rot, trans = rig.rotation, rig.translation
-    left = render_view(scene, k, rot, trans, width, height, rng)
-    right = render_view(scene, k, rot, trans - np.array([rig.baseline, 0.0, 0.0]), width, height, rng)
+    left = render_view(scene, k, rot, trans, width, height, rng, supersample)
+    right = render_view(scene, k, rot, trans - np.array([rig.baseline, 0.0, 0.0]), width, height, rng, supersample)
     return rig, left, right

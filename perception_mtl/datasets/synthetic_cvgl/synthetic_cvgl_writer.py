@@ -30,9 +30,9 @@ SPLIT_STREAM = 1_000_003
 FLUSH_EVERY = 64
 
 
-def render_sample(seed: int, index: int, width: int, height: int, ranges: RigRanges) -> dict:
+def render_sample(seed: int, index: int, width: int, height: int, ranges: RigRanges, supersample: int = 1) -> dict:
     """One CVGL row: the 13 parameter fields and both images."""
-    rig, left, right = render_stereo_pair(np.random.default_rng([seed, index]), width, height, ranges)
+    rig, left, right = render_stereo_pair(np.random.default_rng([seed, index]), width, height, ranges, supersample)
     t = rig.translation
     values = dict(
         fx=rig.fx,
@@ -67,6 +67,7 @@ class SyntheticCVGLWriter:
         seed: generator seed.
         workers: rendering processes (1 renders in this process).
         ranges: rig sampling ranges (default :class:`RigRanges`).
+        supersample: s x s rays per pixel, averaged (anti-aliasing; see ``render_view``).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class SyntheticCVGLWriter:
         seed: int = 0,
         workers: int = 1,
         ranges: RigRanges | None = None,
+        supersample: int = 1,
     ) -> None:
         if num_samples < 2:
             raise ValueError(f"SyntheticCVGLWriter: num_samples must be >= 2, got {num_samples}")
@@ -93,6 +95,9 @@ class SyntheticCVGLWriter:
         self.seed = seed
         self.workers = max(1, int(workers))
         self.ranges = ranges or RigRanges()
+        if supersample < 1:
+            raise ValueError(f"SyntheticCVGLWriter: supersample must be >= 1, got {supersample}")
+        self.supersample = int(supersample)
 
     def split(self) -> dict[str, np.ndarray]:
         """The fixed shuffled split: disjoint, sorted row indices per split."""
@@ -119,6 +124,7 @@ class SyntheticCVGLWriter:
             num_samples=self.num_samples,
             num_written=num_written,
             image_size=dict(width=self.width, height=self.height),
+            rays_per_pixel=self.supersample**2,
             seed=self.seed,
             test_ratio=self.test_ratio,
             split_sizes={k: int(len(v)) for k, v in split.items()},
@@ -156,7 +162,7 @@ class SyntheticCVGLWriter:
         params = {f: open_memmap(cvgl_path(self.out_dir, f), "w+", np.float64, (n,)) for f in CVGL_PARAM_FIELDS}
         images = {f: open_memmap(cvgl_path(self.out_dir, f), "w+", np.uint8, shape) for f in ("left_img", "right_img")}
         split = self.split()
-        jobs = [(self.seed, i, self.width, self.height, self.ranges) for i in range(n)]
+        jobs = [(self.seed, i, self.width, self.height, self.ranges, self.supersample) for i in range(n)]
         start, written = time.time(), 0
 
         def flush() -> None:
