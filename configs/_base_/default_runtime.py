@@ -19,7 +19,10 @@ env_cfg = dict(
 log_processor = dict(type="LogProcessor", window_size=50, by_epoch=True)
 log_level = "INFO"
 vis_backends = [dict(type="LocalVisBackend")]
-visualizer = dict(type="Visualizer", vis_backends=vis_backends, name="visualizer")
+# No fixed name: mmengine keeps one Visualizer per name for the process, so a fixed name made a
+# second Runner in the same process write its scalars into the first run's work_dir. Unnamed, the
+# Runner names it after the experiment (config name + timestamp).
+visualizer = dict(type="Visualizer", vis_backends=vis_backends)
 
 randomness = dict(seed=0)
 load_from = None
