@@ -2,7 +2,7 @@
 # + deep-feature fusion, 10 regressed parameters (fx, fy, u0, v0, baseline, disparity, tx, ty, tz,
 # pitch) with the geometric losses (vanishing points of the world axes and the image of the world
 # origin from P = K [R | t], exact; R R^T = I and det R = 1 on the predicted rotation).
-# Data first (about 8 minutes on 2 cores):
+# Data first (about 2 minutes on 2 cores):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib.py
 #       python tools/test.py configs/ugcl_calib.py work_dirs/ugcl_calib/epoch_60.pth

@@ -11,8 +11,9 @@
 # fx has stopped being compute-bound: 24 epochs give 3.90 % (1069 s), 6 epochs on twice as many
 # distinct pairs 4.07 %, and at 11 epochs the net fits its training pairs to 2.4 % (test 4.3 %,
 # without test_flip). Tried and dropped at 11-12 epochs: attention pooling, a dense latitude-field
-# loss, mirrored training pairs (all 4.1-4.2 %).
-# Data first (about 8 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
+# loss, mirrored training pairs, anti-aliased data (create_data cvgl --supersample 2), pooling to
+# 12x8, bin_cls_weight=3, zoom augmentation (x1-1.15, targets mapped): all 4.1-4.25 %.
+# Data first (about 2 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib_demo.py
 #       python tools/test.py configs/ugcl_calib_demo.py work_dirs/ugcl_calib_demo/epoch_11.pth
