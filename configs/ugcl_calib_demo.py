@@ -20,7 +20,8 @@
 # then: python tools/train.py configs/ugcl_calib_demo.py
 #       python tools/test.py configs/ugcl_calib_demo.py work_dirs/ugcl_calib_demo/epoch_11.pth
 # Ablation without the geometric losses: --cfg-options model.head.loss_weights.vp=0 \
-#   model.head.loss_weights.wc=0 model.head.loss_weights.orth=0 model.head.loss_weights.det=0
+#   model.head.loss_weights.wc=0 model.head.loss_weights.planes=0 model.head.loss_weights.orth=0 \
+#   model.head.loss_weights.det=0
 _base_ = ["./ugcl_calib.py"]
 
 model = dict(

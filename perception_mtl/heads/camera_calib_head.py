@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
 from perception_mtl.structures.camera_geometry import (
+    axis_planes,
     dehomogenise,
     intrinsic_matrix,
     projection_matrix,
@@ -25,7 +26,7 @@ from .pose_bin_coder import PoseBinCoder
 
 PARAM_NAMES = ("fx", "fy", "u0", "v0", "baseline", "disparity", "tx", "ty", "tz", "pitch")
 LINEAR_PARAMS = PARAM_NAMES[:-1]
-GEOMETRIC_TERMS = ("vp", "wc", "orth", "det")
+GEOMETRIC_TERMS = ("vp", "wc", "planes", "orth", "det")
 ROTATION_MODES = ("cos_sin", "angle")
 VP_MODES = ("sphere", "image")
 
@@ -59,6 +60,9 @@ class CameraCalibHead(BaseModule):
       is always at infinity and its column does not depend on the prediction), so the default
       axes are Y (vertical, at infinity when pitch = 0) and Z (along the road).
     - ``loss_wc``: image of the world origin (column 4 dehomogenised, ``t_z`` kept >= ``wc_min_depth``).
+    - ``loss_planes``: the rows of P as world planes (the planes imaged on the column u = 0 and the
+      row v = 0, and the principal plane; see ``axis_planes``) in Hesse form ``(n, d)``: L1 of the
+      unit normals plus L1 of the offsets over ``planes_dist_scale`` metres, summed over the planes.
     - ``loss_orth``: mean |R R^T - I|; ``loss_det``: |det R - 1| (``rotation='cos_sin'`` only).
 
     Binned parameters (``binned``, e.g. ``fx``): besides the regression output the head gives
@@ -69,20 +73,22 @@ class CameraCalibHead(BaseModule):
     expectation. Classifying the focal length (or field of view) learns faster than regressing it
     (Lopez et al., CVPR 2019; DeepCalib).
 
-    Loss keys: ``loss_<param>`` for the 10 parameters and ``loss_vp``, ``loss_wc``, ``loss_orth``,
-    ``loss_det``, each times its weight in ``loss_weights`` (default 1; a weight of 0 drops the term).
+    Loss keys: ``loss_<param>`` for the 10 parameters and ``loss_vp``, ``loss_wc``, ``loss_planes``,
+    ``loss_orth``, ``loss_det``, each times its weight in ``loss_weights`` (default 1; a weight of 0 drops the term).
 
     Args:
         in_channels: length of the input feature vector.
         hidden_channels: widths of the hidden layers of the MLP.
         param_stats: name -> (mean, std) per parameter of :data:`PARAM_NAMES` (missing: (0, 1)).
         rotation: 'cos_sin' or 'angle' (see above).
-        loss_weights: term -> weight, terms are the 10 parameter names and ``vp``, ``wc``, ``orth``, ``det``.
+        loss_weights: term -> weight, terms are the 10 parameter names and ``vp``, ``wc``, ``planes``,
+            ``orth``, ``det``.
         vp_mode: 'sphere' or 'image'.
         vp_axes: world axes (0 = X, 1 = Y, 2 = Z) whose vanishing points enter ``loss_vp``.
         vp_min_cos: 'image' mode: an axis counts when ``|w| / |S P[:, i]|`` of the ground truth is above this.
         vp_eps: 'image' mode: smallest ``|w|`` of a predicted vanishing point.
         wc_min_depth: smallest predicted ``t_z`` (metres) when dehomogenising the world origin.
+        planes_dist_scale: metres of plane offset that weigh as much as a unit of normal in ``loss_planes``.
         dropout: dropout before the output layer.
         binned: linear parameter name -> dict(low, bin_width, num_bins, label_sigma=bin_width) in the
             parameter's units (``label_sigma`` 0: one-hot labels), see above.
@@ -102,6 +108,7 @@ class CameraCalibHead(BaseModule):
         vp_min_cos: float = 0.2,
         vp_eps: float = 1e-2,
         wc_min_depth: float = 0.5,
+        planes_dist_scale: float = 10.0,
         dropout: float = 0.0,
         binned: Mapping[str, Mapping[str, float]] | None = None,
         bin_cls_weight: float = 1.0,
@@ -136,6 +143,9 @@ class CameraCalibHead(BaseModule):
             self.loss_weights["orth"] = self.loss_weights["det"] = 0.0
         self.vp_mode, self.vp_axes = vp_mode, tuple(vp_axes)
         self.vp_min_cos, self.vp_eps, self.wc_min_depth = float(vp_min_cos), float(vp_eps), float(wc_min_depth)
+        if planes_dist_scale <= 0:
+            raise ValueError(f"CameraCalibHead: planes_dist_scale must be > 0, got {planes_dist_scale}")
+        self.planes_dist_scale = float(planes_dist_scale)
 
         layers: list[nn.Module] = []
         width = in_channels
@@ -234,6 +244,8 @@ class CameraCalibHead(BaseModule):
         losses["loss_wc"] = (
             (world_origin_image(proj_pred, self.wc_min_depth) - world_origin_image(proj_gt)).abs().sum(-1).mean()
         )
+        plane_err = (axis_planes(proj_pred) - axis_planes(proj_gt)).abs()
+        losses["loss_planes"] = (plane_err[..., :3].sum(-1) + plane_err[..., 3] / self.planes_dist_scale).sum(-1).mean()
         if self.rotation == "cos_sin":
             rot = pred["rot"]
             eye = torch.eye(3, dtype=rot.dtype, device=rot.device)

@@ -135,6 +135,15 @@ def world_origin_image(proj: Tensor, eps: float = 0.0) -> Tensor:
     return dehomogenise(proj[..., 3], eps)
 
 
+def axis_planes(proj: Tensor) -> Tensor:
+    """(B, 3, 4) P -> (B, 3, 4) the rows of P as world planes in Hesse normal form ``(n, d)``, ``|n| = 1``:
+    a world point X lies on plane i when ``n . X + d = 0``. Row 1 holds the points imaged on the
+    column u = 0, row 2 those on the row v = 0 (both planes pass through the camera centre), row 3 is
+    the principal plane (through the centre, parallel to the image plane; its normal is the optical
+    axis and ``d`` the depth of the world origin). Any positive multiple of P gives the same planes."""
+    return proj / proj[..., :3].norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
 def camera_centre(rot: Tensor, trans: Tensor) -> Tensor:
     """(B, 3, 3) R, (B, 3) t -> (B, 3) camera centre in the world frame, ``C = -R^T t``."""
     return -(rot.transpose(-1, -2) @ trans.unsqueeze(-1)).squeeze(-1)

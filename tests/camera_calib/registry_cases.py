@@ -33,7 +33,7 @@ def _check_head(head):
     feats = torch.randn(4, 8, requires_grad=True)
     losses = head.loss(feats, random_samples(4))
     expected = {f"loss_{n}" for n in ("fx", "fy", "u0", "v0", "baseline", "disparity", "tx", "ty", "tz", "pitch")}
-    assert set(losses) == expected | {"loss_vp", "loss_wc", "loss_orth", "loss_det"}
+    assert set(losses) == expected | {"loss_vp", "loss_wc", "loss_planes", "loss_orth", "loss_det"}
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()

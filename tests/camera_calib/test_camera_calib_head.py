@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from perception_mtl.heads.camera_calib_head import PARAM_NAMES
 from perception_mtl.registry import MODELS
 
-GEOMETRIC = ("loss_vp", "loss_wc", "loss_orth", "loss_det")
+GEOMETRIC = ("loss_vp", "loss_wc", "loss_planes", "loss_orth", "loss_det")
 
 
 def _head(**overrides):
@@ -46,10 +46,13 @@ def test_each_parameter_moves_its_supervised_and_geometric_losses(vp_mode):
     head = _head(vp_mode=vp_mode)
     samples = random_samples(6, seed=1)
     base = _raw_at(head, samples)
-    # Which geometric terms a parameter enters (pitch-only R, vanishing points of Y and Z).
+    # Which geometric terms a parameter enters (pitch-only R, vanishing points of Y and Z; the planes
+    # of the rows of P: fx, u0, tx, tz in row 1, fy, v0, ty, tz in row 2, tz in row 3).
     enters = dict(
-        fx=("loss_wc",), fy=("loss_vp", "loss_wc"), u0=("loss_vp", "loss_wc"), v0=("loss_vp", "loss_wc"),
-        tx=("loss_wc",), ty=("loss_wc",), tz=("loss_wc",), baseline=(), disparity=(),
+        fx=("loss_wc", "loss_planes"), fy=("loss_vp", "loss_wc", "loss_planes"),
+        u0=("loss_vp", "loss_wc", "loss_planes"), v0=("loss_vp", "loss_wc", "loss_planes"),
+        tx=("loss_wc", "loss_planes"), ty=("loss_wc", "loss_planes"), tz=("loss_wc", "loss_planes"),
+        baseline=(), disparity=(),
     )  # fmt: skip
     for i, name in enumerate(PARAM_NAMES[:-1]):
         raw = base.clone()
@@ -61,8 +64,25 @@ def test_each_parameter_moves_its_supervised_and_geometric_losses(vp_mode):
     raw = base.clone()
     raw[:, -1] += 0.05  # turns (c, s): pitch changes, |(c, s)| too
     losses = head.loss_by_feat(raw, samples)
-    assert all(losses[k] > 1e-6 for k in ("loss_pitch", "loss_vp", "loss_orth", "loss_det"))
+    assert all(losses[k] > 1e-6 for k in ("loss_pitch", "loss_vp", "loss_planes", "loss_orth", "loss_det"))
     assert losses["loss_wc"] < 1e-9  # column 4 of P is K t: the origin's image does not depend on R
+
+
+def test_planes_loss_of_a_depth_error_by_hand():
+    # Only t_z off by delta: the principal plane (0, sin, cos, t_z) moves by delta; the planes of the
+    # rows u = 0 and v = 0 keep their normals (fx, u0 sin, u0 cos) / |.|, (0, fy cos + v0 sin,
+    # v0 cos - fy sin) / |.| and their offsets (fx tx + u0 tz) / |.|, (fy ty + v0 tz) / |.| move by
+    # u0 delta / hypot(fx, u0) and v0 delta / hypot(fy, v0).
+    head = _head(planes_dist_scale=4.0)
+    samples = random_samples(5, seed=7)
+    raw = _raw_at(head, samples)
+    raw[:, PARAM_NAMES.index("tz")] += 0.3
+    delta = 0.3 * head.param_std[PARAM_NAMES.index("tz")]
+    gt = torch.stack([s.gt_calib for s in samples]).double()
+    fx, fy, u0, v0 = gt[:, 0], gt[:, 1], gt[:, 2], gt[:, 3]
+    expected = delta / 4.0 * (1 + u0 / torch.hypot(fx, u0) + v0 / torch.hypot(fy, v0))
+    losses = head.loss_by_feat(raw, samples)
+    assert losses["loss_planes"].item() == pytest.approx(expected.mean().item(), rel=1e-9)
 
 
 def test_rotation_losses_see_a_non_orthonormal_rotation_with_the_right_pitch():
@@ -82,7 +102,7 @@ def test_gradients_reach_every_output_and_weights_switch_terms_off():
     for name, value in head.loss_by_feat(raw, samples).items():
         (grad,) = torch.autograd.grad(value, raw, retain_graph=True)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0, name
-    off = _head(loss_weights=dict(vp=0.0, wc=0.0, orth=0.0, det=0.0, fy=2.0))
+    off = _head(loss_weights=dict(vp=0.0, wc=0.0, planes=0.0, orth=0.0, det=0.0, fy=2.0))
     losses = off.loss_by_feat(raw.detach(), samples)
     assert not set(GEOMETRIC) & set(losses)
     assert losses["loss_fy"] == pytest.approx(2 * head.loss_by_feat(raw.detach(), samples)["loss_fy"].item())
@@ -112,6 +132,8 @@ def test_bad_configs_raise():
         _head(vp_axes=(3,))
     with pytest.raises(ValueError, match="rotation"):
         _head(rotation="quaternion")
+    with pytest.raises(ValueError, match="planes_dist_scale"):
+        _head(planes_dist_scale=0.0)
 
 
 BINS = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28), fy=dict(low=26.0, bin_width=1.0, num_bins=28))

@@ -111,7 +111,8 @@ def test_loss_falls_over_a_few_steps_on_a_tiny_generated_set():
     for _ in range(25):
         losses = model(**data, mode="loss")
         assert all(k.startswith("calib.loss_") for k in losses)
-        assert {"calib.loss_fx", "calib.loss_vp", "calib.loss_wc", "calib.loss_orth", "calib.loss_det"} <= set(losses)
+        geometric = ("vp", "wc", "planes", "orth", "det")
+        assert {"calib.loss_fx", *(f"calib.loss_{t}" for t in geometric)} <= set(losses)
         total = sum(losses.values())
         assert torch.isfinite(total)
         optim.zero_grad()
@@ -144,7 +145,7 @@ def test_configs_build_the_model_with_the_dataset_statistics(config):
     cfg = Config.fromfile(str(root / "configs" / config))
     model = _build(**{k: v for k, v in cfg.model.items() if k != "type"})
     assert model.head.param_std.shape == (10,)
-    assert cfg.model.head.loss_weights == dict(vp=1.0, wc=1.0, orth=1.0, det=1.0)
+    assert cfg.model.head.loss_weights == dict(vp=1.0, wc=1.0, planes=1.0, orth=1.0, det=1.0)
     assert cfg.train_dataloader.dataset.split == "train" and cfg.test_dataloader.dataset.split == "test"
     meta = root / "data" / "synthetic_cvgl" / "meta.json"
     if meta.is_file():  # the config's statistics are those of the generated training split

@@ -7,6 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from perception_mtl.structures.camera_geometry import (
+    axis_planes,
     camera_centre,
     decompose_projection_matrix,
     euler_to_rotation,
@@ -82,6 +83,30 @@ def test_vanishing_points_and_world_origin_are_limits_of_projected_points():
     dirs = vanishing_directions(proj)
     torch.testing.assert_close(dirs.norm(dim=-1), torch.ones(8, 3, dtype=torch.float64))
     torch.testing.assert_close(dirs[..., :2] / dirs[..., 2:], vps)
+
+
+def test_rows_of_p_are_the_planes_of_the_image_axes_and_the_principal_plane():
+    k, rot, trans = _random_cameras(10, seed=5)
+    proj = projection_matrix(k, rot, trans)
+    planes = axis_planes(proj)
+    torch.testing.assert_close(planes[..., :3].norm(dim=-1), torch.ones(10, 3, dtype=torch.float64))
+    torch.testing.assert_close(axis_planes(proj * 2.5), planes)
+    rng = np.random.default_rng(6)
+    for i in range(10):
+        k_cv, r_cv, c_cv = cv2.decomposeProjectionMatrix(proj[i].numpy())[:3]
+        centre = c_cv[:3, 0] / c_cv[3, 0]
+        normals, offsets = planes[i, :, :3].numpy(), planes[i, :, 3].numpy()
+        np.testing.assert_allclose(normals @ centre + offsets, 0.0, atol=1e-8)  # all three hold the centre
+        np.testing.assert_allclose(normals[2], r_cv[2], atol=1e-12)  # principal plane normal = optical axis
+        rvec = cv2.Rodrigues(rot[i].numpy())[0]
+        for row in (0, 1):
+            # Points of plane `row` in front of the camera: OpenCV images them on u = 0 (row 0) or v = 0 (row 1).
+            basis = np.linalg.svd(normals[row][None])[2][1:]  # two unit vectors spanning the plane
+            pts = centre + rng.uniform(-20, 20, (30, 2)) @ basis
+            pts = pts[(pts - centre) @ r_cv[2] > 0.5]
+            img = cv2.projectPoints(pts, rvec, trans[i].numpy(), k[i].numpy(), None)[0][:, 0]
+            np.testing.assert_allclose(img[:, row], 0.0, atol=1e-6)
+            assert np.abs(img[:, 1 - row]).max() > 1.0  # the other coordinate is free
 
 
 def test_pitch_only_road_camera_has_the_documented_vanishing_points():

@@ -29,7 +29,8 @@ model = dict(
         rotation="cos_sin",
         vp_mode="sphere",
         vp_axes=(1, 2),
-        # Every term weighs 1 (as in UGCL); a weight of 0 switches a term off.
-        loss_weights=dict(vp=1.0, wc=1.0, orth=1.0, det=1.0),
+        # Every term weighs 1 (as in UGCL); a weight of 0 switches a term off. `planes`: the rows of P
+        # as world planes (named in UGCL's abstract, absent from its notebooks), offsets over 10 m.
+        loss_weights=dict(vp=1.0, wc=1.0, planes=1.0, orth=1.0, det=1.0),
     ),
 )
