@@ -29,6 +29,9 @@ model = dict(
     # Rectified synthetic pairs (right camera = left moved along x, same K): the mirrored pair is a
     # valid second view of the rig. Set False for the original CVGL pairs.
     test_flip=True,
+    # Also the pair shifted by one pixel each way (u0 / v0 mapped back; exact for any pinhole pair):
+    # averaging the 10 views lowers every MAE a little (fx 4.24 -> 4.06 %, same checkpoint).
+    test_shifts=((1, 0), (-1, 0), (0, 1), (0, -1)),
     fusion_channels=96,
     pool_size=(6, 8),
     # fx and fy also as 36 classes of 2 px over [70, 142) px (the rig's FOV of 50-80 deg at W = 128 is

@@ -1,5 +1,6 @@
 """UGCLStereoNet: stereo fusion, the MMEngine modes, and a few training steps on a tiny generated set."""
 
+import numpy as np
 import pytest
 import torch
 from calib_testing import tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg
@@ -7,13 +8,21 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from perception_mtl.datasets import CVGLStereoDataset
+from perception_mtl.datasets.synthetic_cvgl import road_stereo_renderer as renderer
 from perception_mtl.models.detectors.ugcl_stereo_net import (
     horizontal_correlation,
     mirror_calib_params,
     mirror_stereo_pair,
+    shift_stereo_pair,
 )
 from perception_mtl.registry import MODELS
-from perception_mtl.structures.camera_geometry import intrinsic_matrix, project_points, projection_matrix, rotation_x
+from perception_mtl.structures.camera_geometry import (
+    intrinsic_matrix,
+    intrinsic_matrix_np,
+    project_points,
+    projection_matrix,
+    rotation_x,
+)
 from perception_mtl.testing import export_onnx
 
 BINNED_FX = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28))
@@ -83,6 +92,60 @@ def test_test_flip_averages_the_pair_and_its_mirror():
     width = data["inputs"][0].shape[-1]
     torch.testing.assert_close(averaged, (direct + mirror_calib_params(of_mirror, width)) / 2)
     assert not torch.allclose(averaged, direct)
+
+
+class _NoNoise:
+    def normal(self, loc, scale, size):
+        return np.zeros(size)
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(1, 0), (-2, 1), (0, -1)])
+def test_shifted_pair_is_the_render_with_a_moved_principal_point(dx, dy):
+    width, height = 64, 48
+    rng = np.random.default_rng(11)
+    rig = renderer.sample_rig(rng, width, height, renderer.RigRanges())
+    scene = renderer.sample_scene(rng)
+
+    def render(u0, v0):
+        k = intrinsic_matrix_np(rig.fx, rig.fy, u0, v0)
+        views = [rig.translation, rig.translation - np.array([rig.baseline, 0.0, 0.0])]
+        imgs = [renderer.render_view(scene, k, rig.rotation, t, width, height, _NoNoise()) for t in views]
+        return torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2)).float()[None]
+
+    shifted = shift_stereo_pair(render(rig.u0, rig.v0), dx, dy)
+    moved = render(rig.u0 + dx, rig.v0 + dy)
+    inner = (..., slice(max(dy, 0), height + min(dy, 0)), slice(max(dx, 0), width + min(dx, 0)))
+    assert (shifted[inner] - moved[inner]).abs().max() <= 1.0  # uint8 rounding of the same rays
+    assert (shift_stereo_pair(render(rig.u0, rig.v0), -dx, -dy)[inner] - moved[inner]).abs().mean() > 5.0
+    # The uncovered border repeats the nearest covered row / column.
+    if dx > 0:
+        torch.testing.assert_close(shifted[..., :dx], shifted[..., dx : dx + 1].expand_as(shifted[..., :dx]))
+    with pytest.raises(ValueError, match="leaves nothing"):
+        shift_stereo_pair(moved, width, 0)
+
+
+def test_test_shifts_average_every_shifted_and_mirrored_view_mapped_back():
+    plain = _build().eval()
+    tta = _build(test_flip=True, test_shifts=[(1, 0), (0, -2)]).eval()
+    tta.load_state_dict(plain.state_dict())
+    batch = pseudo_collate([CVGLStereoDataset(tiny_cvgl_root(), "test")[i] for i in range(3)])
+    data = plain.data_preprocessor(batch)
+    pairs = torch.stack(list(data["inputs"]))
+    width = pairs.shape[-1]
+    expected = []
+    with torch.no_grad():
+        for dx, dy in ((0, 0), (1, 0), (0, -2)):
+            view = shift_stereo_pair(pairs, dx, dy)
+            for mirror in (False, True):
+                inputs = mirror_stereo_pair(view) if mirror else view
+                p = torch.stack([s.pred_calib for s in plain(**dict(data, inputs=inputs), mode="predict")])
+                p = mirror_calib_params(p, width) if mirror else p
+                expected.append(p - torch.tensor([0.0, 0.0, dx, dy, 0, 0, 0, 0, 0, 0]))
+        averaged = torch.stack([s.pred_calib for s in tta(**data, mode="predict")])
+    torch.testing.assert_close(averaged, torch.stack(expected).mean(0), atol=1e-4, rtol=1e-5)
+    assert not torch.allclose(averaged, expected[0], atol=1e-3)
+    with pytest.raises(ValueError, match="test_shifts"):
+        _build(test_shifts=[(0, 0)])
 
 
 def test_modes_and_input_checks():

@@ -50,6 +50,19 @@ def mirror_calib_params(params: Tensor, width: int) -> Tensor:
     return out
 
 
+def shift_stereo_pair(pairs: Tensor, dx: int, dy: int) -> Tensor:
+    """(B, 2, 3, H, W) -> float pair with both views translated by whole pixels (content moves ``dx``
+    right and ``dy`` down), edges replicated into the uncovered border: what the rig sees with its
+    principal point at ``(u0 + dx, v0 + dy)``, except in that border. Nothing else changes (same
+    rays per content pixel, so the disparity, baseline, t and pitch are those of the original)."""
+    height, width = pairs.shape[-2:]
+    if abs(dx) >= width or abs(dy) >= height:
+        raise ValueError(f"shift_stereo_pair: shift ({dx}, {dy}) leaves nothing of a {width}x{height} image")
+    padded = F.pad(pairs.flatten(0, 1).float(), (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)), mode="replicate")
+    x0, y0 = max(-dx, 0), max(-dy, 0)
+    return padded[..., y0 : y0 + height, x0 : x0 + width].reshape(pairs.shape)
+
+
 @MODELS.register_module()
 class UGCLStereoNet(BaseModel):
     """Calibration from a rectified stereo pair (UGCL, arXiv 2402.08437), pure PyTorch.
@@ -79,6 +92,9 @@ class UGCLStereoNet(BaseModel):
             average the two parameter sets. Valid only for rectified pairs whose right camera is
             the left one moved by +baseline along x with the same K (our synthetic data), not for
             the original CVGL pairs (a right camera with its own pitch and FOV).
+        test_shifts: in 'predict' mode, also run the pair translated by each ``(dx, dy)`` whole pixels
+            (:func:`shift_stereo_pair`; each also mirrored with ``test_flip``), subtract the shift
+            from the predicted u0, v0 and average all views. Valid for any pinhole pair.
         fusion_channels: channels of the fused map.
         pool_size: (h, w) of the pooled fused map.
         mean, std: per-channel RGB normalisation of the 0-255 input.
@@ -94,6 +110,7 @@ class UGCLStereoNet(BaseModel):
         corr_level: int = 0,
         max_disp: int = 8,
         test_flip: bool = False,
+        test_shifts: Sequence[Sequence[int]] = (),
         fusion_channels: int = 128,
         pool_size: Sequence[int] = (3, 4),
         mean: Sequence[float] = (123.675, 116.28, 103.53),
@@ -116,6 +133,10 @@ class UGCLStereoNet(BaseModel):
                 f"got {corr_level}"
             )
         self.corr_level, self.max_disp, self.test_flip = corr_level, max_disp, test_flip
+        shifts = [tuple(int(v) for v in shift) for shift in test_shifts]
+        if any(len(shift) != 2 or shift == (0, 0) for shift in shifts):
+            raise ValueError(f"UGCLStereoNet: test_shifts must be nonzero (dx, dy) pixel pairs, got {test_shifts}")
+        self.test_shifts = shifts
         reduce, convs, cin = strides[-1] // strides[corr_level], [], 32
         while reduce > 1:
             convs.append(_conv_bn_relu(cin, 32, stride=2))
@@ -181,13 +202,28 @@ class UGCLStereoNet(BaseModel):
             return {f"calib.{k}": v for k, v in losses.items()}
         if mode == "predict":
             samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
-            if not self.test_flip:
+            if not self.test_flip and not self.test_shifts:
                 return self.head.predict(self.extract_feat(pairs), samples)
-            # One trunk pass over the pairs and their mirror images (eval-mode BN: same results).
-            both = self.head.decode(self.calib_forward(torch.cat([pairs, mirror_stereo_pair(pairs)])))["params"]
-            params, mirrored = both.split(len(pairs))
-            params = (params + mirror_calib_params(mirrored, pairs.shape[-1])) / 2
-            for sample, p in zip(samples, params.detach().float()):
+            for sample, p in zip(samples, self._predict_augmented(pairs).detach().float()):
                 sample.pred_calib = p
             return samples
         raise ValueError(f"UGCLStereoNet: unknown mode {mode!r} (expected 'tensor', 'loss' or 'predict')")
+
+    def _predict_augmented(self, pairs: Tensor) -> Tensor:
+        """(B, 10) parameters averaged over the shifted and mirrored views, each mapped back to the
+        original rig. One trunk pass over all views (eval-mode BN: the same as one pass per view)."""
+        views = [(0, 0, False)] + [(dx, dy, False) for dx, dy in self.test_shifts]
+        if self.test_flip:
+            views += [(dx, dy, True) for dx, dy, _ in views]
+        batches = []
+        for dx, dy, mirror in views:
+            view = shift_stereo_pair(pairs, dx, dy) if (dx, dy) != (0, 0) else pairs.float()
+            batches.append(mirror_stereo_pair(view) if mirror else view)
+        params = self.head.decode(self.calib_forward(torch.cat(batches)))["params"].split(len(pairs))
+        mapped = []
+        for (dx, dy, mirror), p in zip(views, params):
+            p = mirror_calib_params(p, pairs.shape[-1]) if mirror else p.clone()
+            p[:, 2] -= dx
+            p[:, 3] -= dy
+            mapped.append(p)
+        return torch.stack(mapped).mean(0)
