@@ -5,8 +5,9 @@
 # (the pair, its mirror image and 1-px diagonal shifts of both; test_flip, test_shifts). 499 s on the
 # idle 2-core machine (2026-11-24, training 460 s), fx MAE 4.18 px = 4.04 % of f (4.49 % from the
 # pair alone, 4.24 % with test_flip only); u0 0.52 px, tz 0.71 m, pitch 0.84 deg, baseline 0.019 m.
-# (The same without the planes loss, flip only: 536 s on a busier day, 4.08 %; 8 epochs, float32,
-# regression only: 486 s, 4.84 %.)
+# Without the planes loss (model.head.loss_weights.planes=0): fx 3.96 %, tz 0.77 m, pitch 0.92 deg, so
+# the term is neutral on fx (inside the spread between configurations) and helps tz and pitch.
+# (8 epochs, float32, regression only, flip only: 486 s, 4.84 %.)
 # The bfloat16 forward makes a step ~1.3-1.6x faster here (`tools/benchmark.py channels_last`), which
 # buys the extra epochs; at 12 epochs bins vs regression gave 4.16 vs 4.53 % (single runs).
 # Fusing at stride 8 instead of 16 (stage 3 dropped) is what lets the net find the principal point
