@@ -1,7 +1,8 @@
 # UGCL camera calibration from a stereo pair (arXiv 2402.08437): shared ResNet-18 trunk, correlation
 # + deep-feature fusion, 10 regressed parameters (fx, fy, u0, v0, baseline, disparity, tx, ty, tz,
 # pitch) with the geometric losses (vanishing points of the world axes and the image of the world
-# origin from P = K [R | t], exact; R R^T = I and det R = 1 on the predicted rotation).
+# origin from P = K [R | t], exact; the rows of P as world planes; R R^T = I and det R = 1 on the
+# predicted rotation).
 # Data first (about 2 minutes on 2 cores):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib.py

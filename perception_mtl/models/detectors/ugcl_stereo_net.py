@@ -217,7 +217,7 @@ class UGCLStereoNet(BaseModel):
             views += [(dx, dy, True) for dx, dy, _ in views]
         batches = []
         for dx, dy, mirror in views:
-            view = shift_stereo_pair(pairs, dx, dy) if (dx, dy) != (0, 0) else pairs.float()
+            view = shift_stereo_pair(pairs, dx, dy)  # (0, 0): the pair itself, as float
             batches.append(mirror_stereo_pair(view) if mirror else view)
         params = self.head.decode(self.calib_forward(torch.cat(batches)))["params"].split(len(pairs))
         mapped = []
