@@ -20,10 +20,11 @@
 # Resolution is not the limit either: data at 256x192 folded 2x2 into channels before the same trunk (same cost)
 # gave 4.22 % (pitch 0.55 deg instead of 0.87). Also dropped (flip-only figures): random 0-2 px training
 # shifts of the pair with u0 / v0 mapped, 4.03 %; AdamW weight decay 0.05 + head dropout 0.3, 4.29 %.
-# What the images say about f: `python tools/benchmark.py cvgl_focal_cue` recovers f from the 9 m dash
-# period on the ground plane given everything else: median error 7.2 % at 128x96 even with the exact
-# horizon, 2.1 % at 256x192 (`create_data cvgl --width 256 --height 192`), where a 0.5 / 1 px horizon
-# error already makes it 3.8 / 5.5 % (this net's horizon error is ~1 px at 128x96).
+# What the dash ruler says about f: `python tools/benchmark.py cvgl_focal_cue` recovers f from the 9 m
+# dash period on the ground plane given everything else (a simple estimator, not a bound): median
+# error 7.2 % at 128x96 even with the exact horizon, 2.1 % at 256x192 (`create_data cvgl --width 256
+# --height 192`), where a 0.5 / 1 px horizon error already makes it 3.8 / 5.5 % (this net's horizon
+# error is ~1 px at 128x96).
 # Data first (about 2 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib_demo.py

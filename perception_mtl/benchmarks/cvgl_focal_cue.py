@@ -7,8 +7,9 @@ image onto the ground plane (``ground_plane_view``) with a focal length that is 
 factor r (log-normal, ``--focal-noise``) and a horizon row off by ``--horizon-noise-px`` pixels
 (height and principal point exact), finds the dash period along the road by autocorrelation
 (:func:`dash_period_ratio`; a wrong f stretches the road by exactly r) and reports how far the
-recovered f = f_est / r_est lands from the truth. It bounds what the images offer at their
-resolution: the fx target of the UGCL demo is discussed against it in the issue notes.
+recovered f = f_est / r_est lands from the truth. It shows what this one ruler, read by a simple
+estimator, offers at a given resolution and horizon accuracy (not a bound: a learned model may combine
+weaker cues and do better); the UGCL demo's fx target is discussed against it in the issue notes.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def dash_period_ratio(
     count = mask.sum(1, keepdim=True).clamp(min=1)
     centred = (view - (view * mask).sum(1, keepdim=True) / count) * mask
     variance = (centred**2).sum(1) / count[:, 0]  # (B, X)
-    weight = variance * (count[:, 0] > hi + 1 / step)  # columns seeing more than the longest lag
+    weight = variance * (count[:, 0] > hi + 1 / step)  # columns seeing the longest lag plus 1 m
     acf = []
     for lag in range(hi + 2):
         pairs = (mask[:, : mask.shape[1] - lag] * mask[:, lag:]).sum(1).clamp(min=1)
