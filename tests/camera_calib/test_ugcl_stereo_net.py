@@ -197,12 +197,17 @@ def test_loss_under_bfloat16_autocast_keeps_the_head_in_float32():
     assert all(p.grad.dtype == torch.float32 for p in model.trunks["left"].parameters() if p.grad is not None)
 
 
-@pytest.mark.parametrize("config", ["ugcl_calib.py", "ugcl_calib_demo.py"])
+@pytest.mark.parametrize(
+    "config", ["ugcl_calib.py", "ugcl_calib_demo.py", "ugcl_calib_regnetx002_1xb16-11e_cvgl256x192.py"]
+)
 def test_configs_build_the_model_with_the_dataset_statistics(config):
     import json
+    import math
     import pathlib
 
     from mmengine.config import Config
+
+    from perception_mtl.datasets.synthetic_cvgl.road_stereo_renderer import RigRanges
 
     root = pathlib.Path(__file__).resolve().parents[2]
     cfg = Config.fromfile(str(root / "configs" / config))
@@ -210,7 +215,16 @@ def test_configs_build_the_model_with_the_dataset_statistics(config):
     assert model.head.param_std.shape == (10,)
     assert cfg.model.head.loss_weights == dict(vp=1.0, wc=1.0, planes=1.0, orth=1.0, det=1.0)
     assert cfg.train_dataloader.dataset.split == "train" and cfg.test_dataloader.dataset.split == "test"
-    meta = root / "data" / "synthetic_cvgl" / "meta.json"
+    data_root = cfg.train_dataloader.dataset.data_root
+    assert cfg.val_dataloader.dataset.data_root == cfg.test_dataloader.dataset.data_root == data_root
+    # The focal-length bins span every focal length the renderer draws at this image width
+    # (W = 2 * mean u0 + 1, f = W / (2 tan(FOV / 2))).
+    width = 2 * cfg.model.head.param_stats["u0"][0] + 1
+    fovs = RigRanges().fov_deg
+    f_lo, f_hi = (width / (2 * math.tan(math.radians(fov) / 2)) for fov in (fovs[1], fovs[0]))
+    for name, bins in cfg.model.head.get("binned", {}).items():
+        assert bins["low"] < f_lo and f_hi < bins["low"] + bins["num_bins"] * bins["bin_width"], name
+    meta = root / data_root / "meta.json"
     if meta.is_file():  # the config's statistics are those of the generated training split
         stats = json.loads(meta.read_text())["train_stats"]
         for name in stats:
