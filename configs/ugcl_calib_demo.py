@@ -30,7 +30,11 @@
 # the true horizon row, 4.47 % from the pair alone (4.49 % without it); with the 6 test views, fx as
 # the only loss 4.15 % and an EMA of the weights (EMAHook, momentum 0.002) 4.06 %, against 4.04 %.
 # Resolution does help at 4x the cost: the same model on 256x192 renders
-# (configs/ugcl_calib_regnetx002_1xb16-11e_cvgl256x192.py) gives 3.45 % in 36 minutes.
+# (configs/ugcl_calib_regnetx002_1xb16-11e_cvgl256x192.py) gives 3.45 % in 36 minutes, 3.35 % at
+# 22 epochs (62 minutes). Also no gain (2026-11-25): the correlation on the stride-2 stem features
+# (out_indices (0, 2), max_disp 16; 2.2x the step time, training fx loss above the demo's at epoch 8,
+# stopped there); photometric jitter of the training pairs (gain, offset, noise) 4.11 %; fx decoded
+# as the softmax median instead of the expectation 4.03 % (same checkpoint).
 # Data first (about 2 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib_demo.py
