@@ -37,10 +37,10 @@
 # as the softmax median instead of the expectation 4.03 % (same checkpoint).
 # More rendered pairs at about the demo's cost (create_data cvgl --num-samples 25000; seed 0 renders
 # the demo's 8000 pairs first): 4 epochs on the other 23400 pairs, tested on the demo's 1600 test
-# pairs, 3.80 % (643 s, lr stepped per epoch); 3 epochs
-# on the default 20000 / 5000 split with the cosine annealed per iteration, 4.21 % on its 5000 test
-# pairs (487 s; per-epoch stepping ends at lr 5e-4: 4.35 %). Single runs that differ in steps,
-# split and test set; whether more pairs help needs repeated runs on one test set.
+# pairs, 3.80 % (643 s, lr stepped per epoch); 3 epochs on the default 20000 / 5000 split with the
+# cosine annealed per iteration, 4.21 % on its 5000 test pairs (487 s; per-epoch stepping ends at
+# lr 5e-4: 4.35 %). Single runs that differ in steps, split and test set; whether more pairs help
+# needs repeated runs on one test set.
 # Data first (about 2 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib_demo.py
