@@ -48,7 +48,8 @@
 # test pairs, so there it underfits; but more capacity at the same cost does not pay: a wider head
 # MLP (512, 256) 3.82 % (seed 1: 3.94 %), four dilated residual 3x3 convs on the fused map
 # 3.95 % with u0, baseline and tz much worse (and 1.4x the step time). torch.compile of extract_feat
-# makes a step 0.81x eager after ~41 s of compilation: ~10 % more steps in 10 minutes.
+# makes a step 0.81x eager after ~41 s of compilation (a one-off timing script, not a benchmark row):
+# ~10 % more steps in 10 minutes.
 # Data first (about 2 minutes on 2 cores; fixed shuffled 80/20 split stored in splits/):
 #   python tools/create_data.py cvgl --out-dir data/synthetic_cvgl
 # then: python tools/train.py configs/ugcl_calib_demo.py
