@@ -2,9 +2,10 @@
 # f exactly 2x), with the deepest level at stride 16 (stage 3 kept: its 12x16 map is the demo's
 # stride-8 map of the same field of view) and 12 correlation shifts. Not a 10-minute schedule:
 # 2146 s on the 2-core machine (training ~1850 s, the 6-view evaluation ~290 s; 2026-11-24).
-# Test MAE (1600 pairs): fx 7.13 px = 3.45 % of f (demo at 128x96: 4.04 %, 4.17 % over three seeds), tz 0.58 m, ty 0.12 m,
-# pitch 0.53 deg, baseline 0.016 m; u0 1.34 px (worse than the demo's 0.52 px). With the demo's
-# stride-8 fusion at this size: fx 3.50 %, tz 0.62 m, pitch 0.56 deg, u0 1.45 px (1837 s).
+# Test MAE (1600 pairs): fx 7.13 px = 3.45 % of f (demo at 128x96: 4.04 %, 4.17 % over three
+# seeds), tz 0.58 m, ty 0.12 m, pitch 0.53 deg, baseline 0.016 m; u0 1.34 px (worse than the demo's
+# 0.52 px). With the demo's stride-8 fusion at this size: fx 3.50 %, tz 0.62 m, pitch 0.56 deg,
+# u0 1.45 px (1837 s).
 # Twice the schedule does not reach 3 % either: 22 epochs (train_cfg.max_epochs and the cosine
 # T_max / end set to 22) give fx 6.93 px = 3.35 %, tz 0.53 m, pitch 0.49 deg, u0 0.66 px,
 # baseline 0.012 m in 3729 s (2026-11-25, single run).
