@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEMO_CONFIG := configs/bevfusion_fusion_demo.py
+DEMO_CONFIG := configs/bevfusion/bevfusion_fusion_demo.py
 DEMO_DIR    := work_dirs/demo
 DEMO_DATA   := data/synthetic_nuscenes
 DEMO_EPOCHS := 12

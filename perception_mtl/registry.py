@@ -43,23 +43,23 @@ RUNNER_CONSTRUCTORS = _child("runner constructor", MMENGINE_RUNNER_CONSTRUCTORS,
 LOOPS = _child("loop", MMENGINE_LOOPS, ["perception_mtl.engine"])
 HOOKS = _child("hook", MMENGINE_HOOKS, ["perception_mtl.engine", "perception_mtl.models"])  # + MoE stats hook
 STRATEGIES = _child("strategy", MMENGINE_STRATEGIES, ["perception_mtl.engine"])
-DATASETS = _child("dataset", MMENGINE_DATASETS, ["perception_mtl.datasets"])
+DATASETS = _child("dataset", MMENGINE_DATASETS, ["perception_mtl.datasets", "perception_mtl.synthetic"])
 DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["perception_mtl.datasets"])
 TRANSFORMS = _child("transform", MMENGINE_TRANSFORMS, ["perception_mtl.datasets"])
 MODELS = _child("model", MMENGINE_MODELS, ["perception_mtl.models", "perception_mtl.heads"])
 MODEL_WRAPPERS = _child("model_wrapper", MMENGINE_MODEL_WRAPPERS, ["perception_mtl.models"])
 WEIGHT_INITIALIZERS = _child("weight initializer", MMENGINE_WEIGHT_INITIALIZERS, ["perception_mtl.models"])
-OPTIMIZERS = _child("optimizer", MMENGINE_OPTIMIZERS, ["perception_mtl.calib"])
-# Gradient calibration (FULLER and the task-weighting family) plugs in as optim wrappers.
-OPTIM_WRAPPERS = _child("optim_wrapper", MMENGINE_OPTIM_WRAPPERS, ["perception_mtl.calib", "perception_mtl.engine"])
+OPTIMIZERS = _child("optimizer", MMENGINE_OPTIMIZERS, ["perception_mtl.grad_balance"])
+# Gradient balancing (FULLER and the task-weighting family) plugs in as optim wrappers.
+OPTIM_WRAPPERS = _child("optim_wrapper", MMENGINE_OPTIM_WRAPPERS, ["perception_mtl.grad_balance", "perception_mtl.engine"])
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
-    "optimizer wrapper constructor", MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ["perception_mtl.calib"]
+    "optimizer wrapper constructor", MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ["perception_mtl.grad_balance"]
 )
 PARAM_SCHEDULERS = _child("parameter scheduler", MMENGINE_PARAM_SCHEDULERS, ["perception_mtl.engine"])
 METRICS = _child("metric", MMENGINE_METRICS, ["perception_mtl.evaluation"])
 EVALUATOR = _child("evaluator", MMENGINE_EVALUATOR, ["perception_mtl.evaluation"])
 TASK_UTILS = _child(
-    "task util", MMENGINE_TASK_UTILS, ["perception_mtl.models", "perception_mtl.heads", "perception_mtl.calib"]
+    "task util", MMENGINE_TASK_UTILS, ["perception_mtl.models", "perception_mtl.heads", "perception_mtl.grad_balance"]
 )
 VISUALIZERS = _child("visualizer", MMENGINE_VISUALIZERS, ["perception_mtl.engine"])
 VISBACKENDS = _child("vis_backend", MMENGINE_VISBACKENDS, ["perception_mtl.engine"])

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from perception_mtl.apis.create_data import main as create_data
-from perception_mtl.datasets.converters.synthetic_nuscenes_writer import SyntheticNuScenesWriter
+from perception_mtl.synthetic.driving.synthetic_nuscenes_writer import SyntheticNuScenesWriter
 
 
 def pytest_collection_modifyitems(config, items):

@@ -57,7 +57,7 @@ def build_create_data_parser() -> argparse.ArgumentParser:
 
 
 def create_synthetic(args: argparse.Namespace) -> dict:
-    from perception_mtl.datasets.converters.synthetic_nuscenes_writer import SyntheticNuScenesWriter
+    from perception_mtl.synthetic.driving.synthetic_nuscenes_writer import SyntheticNuScenesWriter
 
     writer = SyntheticNuScenesWriter(
         args.out_dir,
@@ -90,7 +90,7 @@ def create_nuscenes_infos(args: argparse.Namespace) -> dict:
 
 
 def create_faces(args: argparse.Namespace) -> dict:
-    from perception_mtl.datasets.synthetic_faces import SyntheticFaceWriter
+    from perception_mtl.synthetic.faces import SyntheticFaceWriter
 
     writer = SyntheticFaceWriter(
         args.out_dir, args.num_train, args.num_val, args.num_pose_eval, args.img_size, args.max_faces, seed=args.seed
@@ -101,7 +101,7 @@ def create_faces(args: argparse.Namespace) -> dict:
 
 
 def create_cvgl(args: argparse.Namespace) -> dict:
-    from perception_mtl.datasets.synthetic_cvgl import SyntheticCVGLWriter
+    from perception_mtl.synthetic.stereo import SyntheticCVGLWriter
 
     writer = SyntheticCVGLWriter(
         args.out_dir,

@@ -73,7 +73,7 @@ def _prepare_cpu_distributed(cfg: Config) -> None:
 
 
 # Wrappers with an AMP twin that --amp switches to.
-_AMP_WRAPPERS = {"OptimWrapper": "AmpOptimWrapper", "CalibratedOptimWrapper": "CalibratedAmpOptimWrapper"}
+_AMP_WRAPPERS = {"OptimWrapper": "AmpOptimWrapper", "GradBalanceOptimWrapper": "GradBalanceAmpOptimWrapper"}
 
 
 def enable_amp(cfg: Config) -> None:

@@ -1,6 +1,6 @@
 """Task heads (det3d, bev_seg, occupancy, face_pose, camera_calib) and their losses/coders."""
 
-from .camera_calib_head import CameraCalibHead
+from .camera_calibration_head import CameraCalibrationHead
 from .center_det_head import CenterDetHead
 from .dense_depth_head import DenseDepthHead
 from .dense_edge_head import DenseEdgeHead
@@ -12,4 +12,4 @@ from .packed_separate_head import PackedSeparateHead
 __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
 __all__ += ["CenterDetHead", "PackedSeparateHead"]
 __all__ += ["FacePoseHead"]
-__all__ += ["CameraCalibHead"]
+__all__ += ["CameraCalibrationHead"]

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import perception_mtl  # noqa: F401  (lets torch.load read MMEngine checkpoints safely)
+from perception_mtl.testing import config_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CONFIG = str(ROOT / "configs" / "toy_bev_seg_demo.py")
+CONFIG = str(config_path("toy_bev_seg_demo.py"))
 # 32 samples at batch 8: 4 iterations per epoch.
 SMALL = [
     "train_dataloader.dataset.num_samples=32",

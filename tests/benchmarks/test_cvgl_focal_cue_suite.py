@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from perception_mtl.apis.benchmark import main
+from benchmarks import main
 from perception_mtl.apis.create_data import main as create_data
-from perception_mtl.benchmarks.cvgl_focal_cue import dash_period_ratio
+from benchmarks.cvgl_focal_cue import dash_period_ratio
 
 
 def _dashed_columns(scale: float, step: float = 0.125, rows: int = 224, seed: int = 0) -> torch.Tensor:

@@ -5,7 +5,8 @@ import pathlib
 import pytest
 import torch
 
-from perception_mtl.apis.benchmark import main
+from benchmarks import main
+from perception_mtl.testing import config_path
 
 SMALL = ["--img-size", "32", "--patch-size", "8", "--embed-dim", "16", "--depth", "2", "--num-heads", "2"]
 
@@ -33,7 +34,7 @@ def test_load_table_of_a_saved_model(tmp_path):
 
     cfg_path = tmp_path / "tiny_m3vit.py"
     cfg_path.write_text(
-        f"_base_ = ['{pathlib.Path(__file__).parents[2] / 'configs' / 'm3vit_demo.py'}']\n"
+        f"_base_ = ['{config_path('m3vit_demo.py')}']\n"
         + "model = dict(backbone=dict(img_size=32, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1),"
         " feature_scales=(2.0, 1.0), moe_cfg=dict(num_experts=4, top_k=2)))\n"
         + "val_dataloader = dict(batch_size=2, dataset=dict(img_size=32))\n"

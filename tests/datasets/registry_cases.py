@@ -7,7 +7,8 @@ from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import DATASETS, TRANSFORMS
 from perception_mtl.structures import SensorCalibration
-from perception_mtl.testing import RegistryCase, write_tiny_nuscenes
+from perception_mtl.testing import RegistryCase
+from perception_mtl.testing.tiny_nuscenes import write_tiny_nuscenes
 
 _TINY: dict = {}
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 
 from perception_mtl.datasets import BadSampleError, NuScenesMTLDataset
 from perception_mtl.structures import SensorCalibration
-from perception_mtl.testing import write_tiny_nuscenes
+from perception_mtl.testing.tiny_nuscenes import write_tiny_nuscenes
 
 
 def pipeline(root, bev_aug=None):

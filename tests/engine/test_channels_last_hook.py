@@ -86,10 +86,9 @@ def test_hook_converts_before_training_and_changes_no_result(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_row_on_the_ugcl_demo_config():
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "camera_calib"))
-    from calib_testing import tiny_cvgl_root
+    from perception_mtl.testing.camera_calibration import tiny_cvgl_root
 
-    from perception_mtl.benchmarks.channels_last import time_config
+    from benchmarks.channels_last import time_config
 
     data = tiny_cvgl_root()
     options = {
@@ -99,7 +98,7 @@ def test_benchmark_row_on_the_ugcl_demo_config():
         "model.fusion_channels": 16,
         "model.head.hidden_channels": [16],
     }
-    row = time_config("configs/ugcl_calib_demo.py", batches=1, repeats=1, options=options)
+    row = time_config("configs/ugcl/ugcl_calib_demo.py", batches=1, repeats=1, options=options)
     assert row["config"] == "ugcl_calib_demo.py" and row["conv_weights"] > 0
     assert row["step_vs_default"] > 0 and row["loss_rel_diff"] < 1e-4
     # bfloat16 keeps ~3 significant digits: close to the float32 loss, but not equal to it.

@@ -51,7 +51,7 @@ def _dense_scenes_batch(n=2, img_size=32):
 
 
 def check_multitask_dense_predictor(model):
-    from perception_mtl.models.moe.moe_testing import check_moe_model_trains
+    from perception_mtl.testing.moe import check_moe_model_trains
 
     batch = _dense_scenes_batch()
     losses = check_moe_model_trains(model, batch)

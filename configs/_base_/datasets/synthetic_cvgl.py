@@ -21,5 +21,5 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 # Per-parameter MAE over the test split (pitch in degrees) and fx MAE in % of the mean focal length.
-val_evaluator = dict(type="CalibMAEMetric")
+val_evaluator = dict(type="CameraCalibrationMetric")
 test_evaluator = val_evaluator

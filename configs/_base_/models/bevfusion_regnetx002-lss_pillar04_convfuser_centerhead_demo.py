@@ -60,10 +60,8 @@ model = dict(
         ),
     ),
     fuser=dict(type="ConvFuser", in_channels=[camera_channels, lidar_channels], out_channels=fused_channels),
-    # The first SECOND stage keeps the 0.8 m head grid (strides 1, 2 as in BEVFusion). With strides
-    # 2, 2 (and 48 channels) every head cell saw only upsampled 1.6 m features: over seeds 0/1/2 the
-    # fused demo had mATE 0.52-0.63 m and car AP 0.585-0.611; this decoder gives car AP 0.603-0.669
-    # (figures in configs/bevfusion_fusion_demo.py); `make demo` took 846-888 s instead of 766-868 s.
+    # The first SECOND stage keeps the 0.8 m head grid (strides 1, 2 as in BEVFusion): with strides 2, 2
+    # every head cell sees only upsampled 1.6 m features, and localisation suffers.
     decoder=dict(
         backbone=dict(
             type="mmdet3d.SECOND",
@@ -103,10 +101,8 @@ model = dict(
                 code_size=9,
             ),
             # mmdet3d's SeparateHead maths with the 36 one-conv output branches packed into one conv
-            # (a 1.6x faster CPU training step). Output weights start as N(0, 0.001): with Kaiming
-            # (std 0.27-0.47 per mmdet3d branch) the fused demo reached mAP 0.141, with std 0.14 0.232,
-            # 0.01 0.268, 0.001 0.322 (same schedule and seed): big initial box outputs waste a short
-            # schedule.
+            # (a faster CPU step). Output weights start as N(0, 0.001): big initial box outputs (Kaiming)
+            # waste a short schedule.
             separate_head=dict(
                 type="perception_mtl.PackedSeparateHead",
                 init_bias=-2.19,

@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyquaternion import Quaternion
 
-from ..bad_sample_error import BadSampleError
-from .nuscenes_schema import OBJECT_CATEGORIES
+from perception_mtl.datasets.bad_sample_error import BadSampleError
+from perception_mtl.datasets.converters.nuscenes_schema import OBJECT_CATEGORIES
 
 CAMERA_TYPES = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 CLASSES = (

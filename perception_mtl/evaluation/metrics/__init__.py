@@ -1,6 +1,6 @@
 from .bev_center_ap_metric import BEVCenterAPMetric
 from .bev_seg_iou_metric import BEVSegIoUMetric
-from .calib_mae_metric import CalibMAEMetric
+from .camera_calibration_metric import CameraCalibrationMetric
 from .depth_error_metric import DepthErrorMetric
 from .edge_f1_metric import EdgeF1Metric
 from .face_metric import FaceMetric
@@ -12,4 +12,4 @@ __all__ += ["DepthErrorMetric", "EdgeF1Metric", "SemSegIoUMetric"]
 __all__ += ["BEVCenterAPMetric"]
 __all__ += ["NuScenesDetectionMetric"]
 __all__ += ["FaceMetric"]
-__all__ += ["CalibMAEMetric"]
+__all__ += ["CameraCalibrationMetric"]

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from perception_mtl.calib.uncertainty_weighting import UncertaintyWeighting
+from perception_mtl.grad_balance.uncertainty_weighting import UncertaintyWeighting
 from perception_mtl.registry import MODELS
 
 from ..moe.moe_utils import moe_layers, pop_moe_aux_loss
@@ -32,11 +32,11 @@ class MOSFaceNet(BaseModel):
     (``landmark.loss``) and ``pose`` (``pose.loss_cls``, ``pose.loss_reg``). With
     ``uncertainty_weighting`` the three task losses are combined as Kendall et al.'s
     ``sum_t exp(-s_t) L_t + s_t`` with learned log-variances ``s_t``: the model reuses
-    :class:`perception_mtl.calib.UncertaintyWeighting` as a sub-module (``task_weighting.log_vars``, a
+    :class:`perception_mtl.grad_balance.UncertaintyWeighting` as a sub-module (``task_weighting.log_vars``, a
     model parameter the optimizer updates), scales each task's losses by the detached
     ``exp(-s_t)`` and adds the rule's objective on the detached task losses as
     ``uncertainty.loss`` (so ``s_t`` tends to ``log L_t``). The weights are logged as
-    ``<task>.weight``. It is the model-internal form of the calibration rule, so the plain
+    ``<task>.weight``. It is the model-internal form of the balancing rule, so the plain
     ``OptimWrapper`` trains it (no shared-feature hooks needed).
 
     The ViT-MoE backbone is allowed when its MoE layers do not route by task (one forward serves

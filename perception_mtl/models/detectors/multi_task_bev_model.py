@@ -8,7 +8,7 @@ from mmengine.model import BaseModel, ModuleDict
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from perception_mtl.calib import ModalityHook, SharedFeatures
+from perception_mtl.grad_balance import ModalityHook, SharedFeatures
 from perception_mtl.registry import MODELS
 from perception_mtl.structures import SensorCalibration
 
@@ -27,7 +27,7 @@ class MultiTaskBEVModel(BaseModel):
     by which encoders are configured; which tasks run by ``tasks``.
 
     Export boundaries are methods: :meth:`camera_encoder`, :meth:`lidar_encoder`, :meth:`fuse`,
-    :meth:`bev_decode` and :meth:`head_forward`. Gradient calibration uses
+    :meth:`bev_decode` and :meth:`head_forward`. Gradient balancing uses
     :meth:`extract_shared` and :meth:`loss_by_shared`.
 
     BEV maps are (B, C, Y, X) in the (augmented) LiDAR frame, rows along y, columns along x; all
@@ -139,7 +139,7 @@ class MultiTaskBEVModel(BaseModel):
         """Raw outputs of ``heads[task]`` on the shared feature (no decoding)."""
         return self.heads[task](feat)
 
-    # ------------------------------------------------------------------ calibration contract
+    # ------------------------------------------------------------------ gradient-balancing contract
     def extract_shared(
         self,
         inputs: dict,

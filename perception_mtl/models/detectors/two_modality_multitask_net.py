@@ -1,8 +1,8 @@
-"""A small camera + LiDAR, detection + map BEV model that follows the gradient-calibration contract.
+"""A small camera + LiDAR, detection + map BEV model that follows the gradient-balancing contract.
 
 Stages as in DESIGN §2 and BEVFusion: ``encoders[modality]`` -> ``fuser`` -> ``decoder`` (its
-output is the shared feature) -> ``heads[task]``. It is the model gradient calibration
-(``perception_mtl.calib``) is proven and benchmarked on, trained on ``TwoModalityBEVDataset``.
+output is the shared feature) -> ``heads[task]``. It is the model gradient balancing
+(``perception_mtl.grad_balance``) is proven and benchmarked on, trained on ``TwoModalityBEVDataset``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from perception_mtl.calib import ModalityHook, SharedFeatures
+from perception_mtl.grad_balance import ModalityHook, SharedFeatures
 from perception_mtl.registry import MODELS
 
 NORMS = ("BN", "GN", None)
@@ -161,7 +161,7 @@ class _MapHead(nn.Module):
 class TwoModalityMultiTaskNet(BaseModel):
     """Camera and LiDAR BEV encoders, a conv fuser, a shared decoder, detection and map heads.
 
-    Implements the gradient-calibration contract (``perception_mtl.calib``): ``extract_shared``
+    Implements the gradient-balancing contract (``perception_mtl.grad_balance``): ``extract_shared``
     returns the decoder output (the last shared layer) and the modality features entering the
     fuser, passed through ``modality_hook``; ``loss_by_shared`` runs the heads on the shared
     feature alone. Losses are namespaced: ``det.loss_heatmap``, ``det.loss_offset``,
@@ -233,7 +233,7 @@ class TwoModalityMultiTaskNet(BaseModel):
         }
         self.heads = nn.ModuleDict({t: heads[t]() for t in self.tasks})
 
-    # ------------------------------------------------------------------ calibration contract
+    # ------------------------------------------------------------------ gradient-balancing contract
 
     def extract_shared(
         self,

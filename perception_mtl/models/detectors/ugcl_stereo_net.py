@@ -77,14 +77,14 @@ class UGCLStereoNet(BaseModel):
       coordinate channels (x, y in [-1, 1]; absolute image position matters for the principal point,
       vanishing points and the world-origin image) and adaptive average pooling to ``pool_size``.
 
-    The flattened map feeds the head (``CameraCalibHead``), whose ``in_channels`` is filled in.
+    The flattened map feeds the head (``CameraCalibrationHead``), whose ``in_channels`` is filled in.
 
     Inputs are uint8 or float pairs (B, 2, 3, H, W) (left, right; or a list of (2, 3, H, W)),
     normalised here with ``mean`` / ``std``. Loss keys are namespaced ``calib.<loss>``.
 
     Args:
         backbone: ``TimmBackbone`` config (``out_indices`` must include ``corr_level``'s level).
-        head: ``CameraCalibHead`` config.
+        head: ``CameraCalibrationHead`` config.
         shared_trunk: one trunk for both views (True) or one per view.
         corr_level: index into the backbone's outputs used for the correlation volume.
         max_disp: correlation shifts at that level.
@@ -175,7 +175,7 @@ class UGCLStereoNet(BaseModel):
         return F.adaptive_avg_pool2d(fused, self.pool_size).flatten(1)
 
     def calib_forward(self, pairs: Tensor) -> Tensor:
-        """(B, 2, 3, H, W) -> (B, 11) raw head outputs (see ``CameraCalibHead.forward``). The export boundary."""
+        """(B, 2, 3, H, W) -> (B, 11) raw head outputs (see ``CameraCalibrationHead.forward``). The export boundary."""
         return self.head(self.extract_feat(pairs))
 
     # ----------------------------------------------------------------------------- MMEngine contract

@@ -17,7 +17,7 @@ from perception_mtl.datasets.converters.nuscenes_info_converter import (
     NuScenesDataError,
     NuScenesInfoConverter,
 )
-from perception_mtl.datasets.synthetic.object_catalog import CLASS_SPECS
+from perception_mtl.synthetic.driving.object_catalog import CLASS_SPECS
 
 CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 INFO_KEYS = {

@@ -7,7 +7,7 @@ from mmengine.registry import init_default_scope
 
 from perception_mtl.models.moe import extract_task_model, measure_expert_usage, moe_layers, set_moe_dispatch
 from perception_mtl.registry import MODELS
-from perception_mtl.testing import export_onnx
+from perception_mtl.deploy import export_onnx
 
 TASKS = ("seg", "depth", "edge")
 

@@ -1,0 +1,50 @@
+"""Benchmark suites behind ``tools/benchmark.py SUITE [options]`` (outside the installed package).
+
+A suite is a module in this package that defines ``DESCRIPTION: str``,
+``add_arguments(parser)`` and ``run(args) -> list[dict]`` (one dict per table row). Figures are
+ratios measured in one run (machines are shared and noisy); absolute times only on a GPU.
+"""
+
+import argparse
+import importlib
+import pkgutil
+from collections.abc import Sequence
+
+
+def available_suites() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def load_suite(name: str):
+    if name not in available_suites():
+        raise ValueError(f"unknown benchmark suite {name!r}; available: {available_suites()}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def format_table(rows: list[dict]) -> str:
+    """Rows of dicts -> an aligned plain-text table (columns in first-seen order)."""
+    if not rows:
+        return "(no rows)"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    body = [[cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    """Parses ``SUITE [options]``, runs the suite and prints its table; returns the rows."""
+    parser = argparse.ArgumentParser(description="Run a benchmark suite and print its table.")
+    sub = parser.add_subparsers(dest="suite", required=True, metavar="SUITE")
+    for name in available_suites():
+        suite = load_suite(name)
+        suite.add_arguments(sub.add_parser(name, help=suite.DESCRIPTION))
+    args = parser.parse_args(argv)
+    rows = load_suite(args.suite).run(args)
+    print(format_table(rows))
+    return rows
