@@ -5,8 +5,14 @@ from perception_mtl.apis.create_data import main as create_data
 from perception_mtl.synthetic.driving.synthetic_nuscenes_writer import SyntheticNuScenesWriter
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` skip cleanly (with a reason) when no CUDA device is present."""
+    """Tests that need the generated synthetic nuScenes set (the ``synthetic_root`` fixture, directly or
+    through another fixture) are ``slow``, so the fast tier (``-m 'not slow'``) never generates it. Tests
+    marked ``gpu`` skip cleanly (with a reason) when no CUDA device is present."""
+    for item in items:
+        if "synthetic_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device; none is available")

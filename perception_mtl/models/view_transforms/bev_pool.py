@@ -1,5 +1,8 @@
 """BEV pooling ("splat") in pure PyTorch: sum frustum features into BEV cells over precomputed indices.
 
+Kept hand-written on purpose: the field's pooling (BEVFusion's ``bev_pool``, mmdet3d's
+``projects/BEVFusion``) is a CUDA-only extension, which runs neither on the CPU nor through ONNX export.
+
 The pooling is split in two steps so the geometry-dependent part can be computed once per camera
 rig and re-used (UniTR's lesson: the indices change only when calibration or image augmentation
 do):
