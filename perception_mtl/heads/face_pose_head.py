@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torchvision.ops import box_iou, nms
+from torchvision.ops import nms
 
 from perception_mtl.registry import MODELS
 
@@ -46,11 +48,10 @@ class CrossStitchUnit(nn.Module):
         return list(mixed.view_as(stacked).unbind(0))
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> ConvModule:
+    """Same-padded conv (no bias) + BN + ReLU as mmcv's ``ConvModule`` (Kaiming-normal conv init)."""
+    return ConvModule(
+        in_channels, out_channels, kernel, padding=kernel // 2, norm_cfg=dict(type="BN"), act_cfg=dict(type="ReLU")
     )
 
 
@@ -100,17 +101,21 @@ class FaceLevelHead(nn.Module):
 class FacePoseHead(nn.Module):
     """MOS face head on RetinaFace anchors.
 
-    ``forward`` gives, over all P priors of all levels, ``cls`` (B, P, 2) background/face logits,
-    ``box`` (B, P, 4) and ``landmark`` (B, P, 10) regressions in the variance encoding of
-    :class:`RetinaFacePriorCoder`, and ``yaw`` / ``pitch`` / ``roll`` (B, P, num_bins) bin logits.
+    ``forward`` gives, over all P priors of all levels (xyxy pixels, :meth:`priors`), ``cls`` (B, P, 2)
+    background/face logits, ``box`` (B, P, 4) and ``landmark`` (B, P, 10) regressions in the variance
+    encoding of :class:`RetinaFacePriorCoder`, and ``yaw`` / ``pitch`` / ``roll`` (B, P, num_bins) bin
+    logits.
 
     Training (RetinaFace's MultiBoxLoss): priors with IoU >= ``pos_iou`` to a face are positive,
-    and every face's best prior is forced positive when their IoU is at least ``min_force_iou``;
-    classification is softmax cross-entropy over positives plus the hardest negatives
-    (``neg_pos_ratio`` per positive), divided by the number of positives; boxes and landmarks are
-    smooth-L1 on positives (landmarks only of faces whose ``landmarks_valid`` is set). Each angle
-    of a positive whose face has that angle in the binned range gets bin cross-entropy plus
-    ``pose_reg_weight`` times the L1 (or MSE) of the decoded expectation in degrees.
+    and every face's best prior is forced positive when their IoU is at least ``min_force_iou``
+    (mmdet's ``MaxIoUAssigner`` with ``neg_iou_thr = pos_iou_thr`` and low-quality matching of the
+    single best prior per face, later faces winning a shared prior). Classification is softmax
+    cross-entropy over positives plus the hardest negatives (``neg_pos_ratio`` per positive; SSD's
+    per-image mining on the background loss, which mmdet's own ``SSDHead`` also does by hand),
+    divided by the number of positives; boxes and landmarks are smooth-L1 on positives (landmarks
+    only of faces whose ``landmarks_valid`` is set). Each angle of a positive whose face has that
+    angle in the binned range gets bin cross-entropy plus ``pose_reg_weight`` times the L1 (or MSE)
+    of the decoded expectation in degrees.
 
     Reads ``gt_instances`` with ``bboxes`` (N, 4) xyxy pixels of the network input,
     ``landmarks`` (N, 5, 2), ``landmarks_valid`` (N,) bool and ``poses`` (N, 3) yaw, pitch, roll in
@@ -177,6 +182,14 @@ class FacePoseHead(nn.Module):
             for _ in range(num_levels)
         )
         self.pos_iou, self.min_force_iou, self.neg_pos_ratio = float(pos_iou), float(min_force_iou), int(neg_pos_ratio)
+        self.assigner = MaxIoUAssigner(
+            pos_iou_thr=self.pos_iou,
+            neg_iou_thr=self.pos_iou,  # no ignore band: every non-positive prior may be mined as a negative
+            min_pos_iou=self.min_force_iou,
+            gt_max_assign_all=False,  # force one best prior per face, as RetinaFace's match()
+            match_low_quality=True,
+            iou_calculator=dict(type="mmdet.BboxOverlaps2D"),  # scoped: built while perception_mtl is the scope
+        )
         self.loc_weight = float(loc_weight)
         self.pose_reg_loss, self.pose_reg_weight = pose_reg_loss, float(pose_reg_weight)
         self.pose_label_sigma = float(pose_label_sigma)
@@ -192,7 +205,7 @@ class FacePoseHead(nn.Module):
         return {b: torch.cat([lvl[b] for lvl in per_level], 1) for b in BRANCHES}
 
     def priors(self, feats: Sequence[Tensor], img_size: tuple[int, int]) -> Tensor:
-        """(P, 4) priors (cx, cy, w, h) for these feature maps."""
+        """(P, 4) xyxy priors in input pixels for these feature maps, in the order of ``forward``'s outputs."""
         return self.coder.priors([tuple(f.shape[-2:]) for f in feats], img_size, device=feats[0].device)
 
     def loss(self, feats: Sequence[Tensor], data_samples: Sequence, img_size: tuple[int, int]) -> dict[str, Tensor]:
@@ -204,30 +217,24 @@ class FacePoseHead(nn.Module):
         return self.predict_by_feat(self(feats), self.priors(feats, img_size), data_samples)
 
     # ----------------------------------------------------------------------------- training
-    def _match(self, gt_boxes: Tensor, priors_xyxy: Tensor) -> tuple[Tensor, Tensor]:
-        """Per prior: index of its face (P,) and positive mask (P,)."""
-        num_priors = priors_xyxy.shape[0]
-        if gt_boxes.numel() == 0:
-            return torch.zeros(num_priors, dtype=torch.long), torch.zeros(num_priors, dtype=torch.bool)
-        iou = box_iou(gt_boxes, priors_xyxy)  # (N, P)
-        best_iou, best_gt = iou.max(0)
-        prior_iou, best_prior = iou.max(1)
-        forced = prior_iou >= self.min_force_iou
-        for gt_index in torch.nonzero(forced).flatten().tolist():
-            best_gt[best_prior[gt_index]] = gt_index
-            best_iou[best_prior[gt_index]] = 2.0
-        return best_gt, best_iou >= self.pos_iou
+    def _match(self, gt_boxes: Tensor, priors: Tensor) -> tuple[Tensor, Tensor]:
+        """(N, 4) xyxy faces and (P, 4) xyxy priors -> per prior, index of its face (P,) (0 where
+        negative) and positive mask (P,)."""
+        result = self.assigner.assign(
+            InstanceData(priors=priors),
+            InstanceData(bboxes=gt_boxes, labels=gt_boxes.new_zeros(len(gt_boxes), dtype=torch.long)),
+        )
+        pos = result.gt_inds > 0
+        return (result.gt_inds - 1).clamp(min=0), pos
 
     def loss_by_feat(self, outs: dict[str, Tensor], priors: Tensor, data_samples: Sequence) -> dict[str, Tensor]:
         device = priors.device
-        priors_xyxy = torch.cat([priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2], 1)
         pos_masks, neg_masks, box_t, lm_t, lm_valid, pose_t = [], [], [], [], [], []
         cls_ce = -F.log_softmax(outs["cls"].float(), -1)[..., 0]  # (B, P) background CE, for mining
         for i, sample in enumerate(data_samples):
             gt = sample.gt_instances
             boxes = torch.as_tensor(gt.bboxes, dtype=torch.float32, device=device).reshape(-1, 4)
-            gt_index, pos = self._match(boxes.cpu(), priors_xyxy.cpu())
-            gt_index, pos = gt_index.to(device), pos.to(device)
+            gt_index, pos = self._match(boxes, priors)
             num_pos = int(pos.sum())
             num_neg = min(self.neg_pos_ratio * max(num_pos, 1), pos.numel() - num_pos)
             mining = cls_ce[i].detach().masked_fill(pos, -1.0)

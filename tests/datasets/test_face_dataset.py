@@ -10,8 +10,8 @@ from perception_mtl.apis.create_data import main as create_data
 from perception_mtl.datasets import AFLW2000Dataset, BadSampleError, FaceDataset
 from perception_mtl.datasets.aflw2000_dataset import read_aflw2000_mat
 from perception_mtl.datasets.face_dataset import parse_label_txt
-from perception_mtl.synthetic.faces import SyntheticFaceWriter, synthetic_face_writer
 from perception_mtl.registry import TRANSFORMS
+from perception_mtl.synthetic.faces import SyntheticFaceWriter, synthetic_face_writer
 
 # A line of RetinaFace's train label.txt: box, five (x, y, flag) landmarks, blur/score.
 LINE20 = (

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from mmdet.evaluation.functional import average_precision
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.evaluator import BaseMetric
 
 from perception_mtl.registry import METRICS
@@ -15,29 +17,10 @@ from .sem_seg_iou_metric import sample_field
 DEFAULT_SPLITS = dict(easy=48.0, medium=24.0, hard=0.0)
 
 
-def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-12)
-
-
 def face_size(boxes: np.ndarray) -> np.ndarray:
     """sqrt(w * h) of (N, 4) xyxy boxes."""
     wh = (boxes[:, 2:] - boxes[:, :2]).clip(0)
     return np.sqrt(wh[:, 0] * wh[:, 1])
-
-
-def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """VOC (2010+) all-point interpolated AP: area under the precision envelope over recall."""
-    r = np.concatenate([[0.0], recall, [1.0]])
-    p = np.concatenate([[0.0], precision, [0.0]])
-    p = np.maximum.accumulate(p[::-1])[::-1]
-    steps = np.nonzero(r[1:] != r[:-1])[0]
-    return float(((r[steps + 1] - r[steps]) * p[steps + 1]).sum())
 
 
 def match_image(
@@ -49,6 +32,10 @@ def match_image(
     positive); failing that, if it overlaps an ignored face by >= ``iou_thr`` it is ignored;
     otherwise it is a false positive.
 
+    The rule differs from VOC's (mmdet's ``tpfp_default``), where a detection whose best face is
+    already taken is a false positive even if another face overlaps it enough, so it is kept here;
+    the IoU is mmdet's ``bbox_overlaps`` (in float64, as the stored boxes).
+
     Returns:
         ``det_state`` (N,) in {1 TP, 0 FP, -1 ignored} and ``det_gt`` (N,) matched face index or -1.
     """
@@ -56,7 +43,7 @@ def match_image(
     state = np.zeros(len(scores), np.int64)
     matched_gt = np.full(len(scores), -1, np.int64)
     taken = np.zeros(len(gt_boxes), bool)
-    iou = box_iou_np(pred_boxes, gt_boxes) if len(gt_boxes) and len(pred_boxes) else np.zeros((len(scores), 0))
+    iou = bbox_overlaps(torch.from_numpy(pred_boxes).double(), torch.from_numpy(gt_boxes).double()).numpy()
     for d in order:
         candidates = np.where(~taken & ~gt_ignore, iou[d], -1.0)
         if candidates.size and candidates.max() >= iou_thr:
@@ -77,7 +64,8 @@ class FaceMetric(BaseMetric):
     *ignores* the others (defaults: hard >= 0, i.e. every face; medium >= 24 px; easy >= 48 px).
     A detection matched to an ignored face, or unmatched and itself smaller than ``t_s``, is
     ignored (neither TP nor FP), as COCO's area ranges. AP is VOC's all-point interpolation over
-    all detections of the split, recall denominated by the number of counted faces.
+    all detections of the split (mmdet's ``average_precision``, mode 'area'), recall denominated by
+    the number of counted faces.
 
     Landmarks and pose are scored on the faces matched (IoU >= ``iou_thr``, greedy by score,
     hard split) by a detection with score >= ``score_thr``:
@@ -198,4 +186,4 @@ class FaceMetric(BaseMetric):
         fp = np.cumsum(states[order] == 0)
         recall = tp / num_faces
         precision = tp / np.maximum(tp + fp, 1)
-        return voc_ap(recall, precision)
+        return float(average_precision(recall, precision, mode="area"))

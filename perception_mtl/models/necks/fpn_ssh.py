@@ -6,20 +6,25 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel: int, act: bool = True, slope: float = 0.0) -> nn.Sequential:
-    """Conv (no bias) + BN (+ LeakyReLU with ``slope``; 0 is ReLU)."""
-    layers = [
-        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-    ]
-    if act:
-        layers.append(nn.LeakyReLU(slope) if slope > 0 else nn.ReLU())
-    return nn.Sequential(*layers)
+def conv_bn(in_channels: int, out_channels: int, kernel: int, act: bool = True, slope: float = 0.0) -> ConvModule:
+    """Same-padded conv (no bias) + BN (+ LeakyReLU with ``slope``; 0 is ReLU) as mmcv's ``ConvModule``.
+
+    ``ConvModule`` initialises the conv Kaiming-normal (fan_out) for its activation (leaky_relu with
+    ``slope``, else relu), and the BN to weight 1, bias 0.
+    """
+    if not act:
+        act_cfg = None
+    elif slope > 0:
+        act_cfg = dict(type="LeakyReLU", negative_slope=slope)
+    else:
+        act_cfg = dict(type="ReLU")
+    return ConvModule(in_channels, out_channels, kernel, padding=kernel // 2, norm_cfg=dict(type="BN"), act_cfg=act_cfg)
 
 
 class SSHContext(nn.Module):

@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from mmdet.evaluation.functional import average_precision
 from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 
-from perception_mtl.evaluation.metrics.face_metric import FaceMetric, voc_ap
+from perception_mtl.evaluation.metrics.face_metric import FaceMetric
 
 
 def _sample(gt_boxes, pred_boxes, scores, gt_lm=None, pred_lm=None, gt_poses=None, pred_poses=None, scale=1.0):
@@ -30,10 +32,46 @@ def _evaluate(metric, samples):
     return metric.compute_metrics(metric.results)
 
 
+def _reference_voc_ap(recall, precision):
+    """The hand-written VOC all-point AP that mmdet's ``average_precision(mode='area')`` replaced."""
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.nonzero(r[1:] != r[:-1])[0]
+    return float(((r[steps + 1] - r[steps]) * p[steps + 1]).sum())
+
+
+def _reference_iou(a, b):
+    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a, area_b = (a[:, 2:] - a[:, :2]).clip(0).prod(-1), (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-12)
+
+
 def test_voc_all_point_ap():
     # TP, FP, TP over 2 faces: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1 -> envelope 1 then 2/3
-    assert voc_ap(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])) == pytest.approx(0.5 + 0.5 * 2 / 3)
-    assert voc_ap(np.array([0.5]), np.array([1.0])) == pytest.approx(0.5)
+    ap = average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3]), mode="area")
+    assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert average_precision(np.array([0.5]), np.array([1.0]), mode="area") == pytest.approx(0.5)
+    # '11points' (VOC2007) would give (6 * 1 + 5 * 2/3) / 11 here, not the all-point value
+    assert average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3]), "11points") != pytest.approx(ap)
+    # equal to the hand-written AP on random curves (mmdet returns float32)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        hits = rng.random(50) < 0.6
+        tp, fp = np.cumsum(hits), np.cumsum(~hits)
+        recall, precision = tp / (hits.sum() + rng.integers(0, 5)), tp / np.maximum(tp + fp, 1)
+        ap = average_precision(recall, precision, mode="area")
+        assert ap == pytest.approx(_reference_voc_ap(recall, precision), rel=1e-6)
+
+
+def test_iou_equals_the_hand_written_one():
+    rng = np.random.default_rng(1)
+    xy = rng.random((2, 30, 2)) * 100
+    boxes = np.concatenate([xy, xy + 1 + rng.random((2, 30, 2)) * 60], -1)
+    iou = bbox_overlaps(torch.from_numpy(boxes[0]), torch.from_numpy(boxes[1])).numpy()
+    assert iou.dtype == np.float64 and (iou > 0).sum() > 30
+    np.testing.assert_allclose(iou, _reference_iou(boxes[0], boxes[1]), rtol=1e-12, atol=1e-15)
 
 
 def test_ap_splits_ignore_small_faces_and_use_the_right_denominator():

@@ -5,10 +5,8 @@ import numpy as np
 import torch
 
 from perception_mtl.registry import DATASETS, METRICS, MODELS, TRANSFORMS
-from perception_mtl.testing import RegistryCase, check_model_trains, faces
-
-
-TINY_HEAD, face_batch, face_sample, tiny_model_cfg = faces.TINY_HEAD, faces.face_batch, faces.face_sample, faces.tiny_model_cfg
+from perception_mtl.testing import RegistryCase, check_model_trains
+from perception_mtl.testing.faces import TINY_HEAD, face_batch, face_sample, tiny_model_cfg
 
 _ROOT: dict = {}
 
@@ -49,6 +47,12 @@ def check_head(head):
 
 
 def check_neck(neck):
+    # conv + BN (+ LeakyReLU 0.1) blocks as mmcv ConvModules; RetinaFace's SSH branch ends have no activation
+    ssh = neck.ssh[0]
+    assert isinstance(neck.lateral[0].activate, torch.nn.LeakyReLU) and neck.lateral[0].activate.negative_slope == 0.1
+    assert isinstance(ssh.conv5_1.activate, torch.nn.LeakyReLU) and neck.lateral[0].conv.bias is None
+    assert not any(m.with_activation for m in (ssh.conv3, ssh.conv5_2, ssh.conv7_3))
+    assert isinstance(ssh.conv3.bn, torch.nn.BatchNorm2d) and ssh.conv3.conv.bias is None
     outs = neck([torch.randn(1, 8, 16, 16), torch.randn(1, 12, 8, 8), torch.randn(1, 20, 4, 4)])
     assert [tuple(o.shape) for o in outs] == [(1, 16, 16, 16), (1, 16, 8, 8), (1, 16, 4, 4)]
     sum(o.sum() for o in outs).backward()

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 import torch
-from perception_mtl.testing.faces import face_batch, tiny_model_cfg
 from mmdet.structures import DetDataSample
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from perception_mtl.synthetic.faces import render_face_image
-from perception_mtl.registry import MODELS
 from perception_mtl.deploy import export_onnx
+from perception_mtl.registry import MODELS
+from perception_mtl.synthetic.faces import render_face_image
+from perception_mtl.testing.faces import face_batch, tiny_model_cfg
 
 
 def _generated_batch(n=4, img_size=128):
@@ -122,4 +122,6 @@ def test_head_outputs_export_to_onnx_and_match_onnxruntime():
     with torch.no_grad():
         ref = wrapper(img)
     assert [o.shape for o in outs] == [tuple(r.shape) for r in ref]
-    assert max(np.abs(o - r.numpy()).max() for o, r in zip(outs, ref)) < 1e-4
+    # relative to each output's scale: an untrained model in eval mode (BN running stats 0 / 1) after
+    # ConvModule's Kaiming init gives logits of ~100, where float32 differences reach ~1e-4 absolute
+    assert max(np.abs(o - r.numpy()).max() / max(1.0, float(r.abs().max())) for o, r in zip(outs, ref)) < 1e-5
