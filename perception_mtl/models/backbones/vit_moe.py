@@ -5,7 +5,9 @@ It follows timm's backbone interface: ``forward_features`` returns the final tok
 a list of multi-scale maps whose channels and strides ``feature_info`` (a timm ``FeatureInfo``)
 reports, so necks and heads are built from it. The multi-scale maps come from a simple feature
 pyramid over block outputs (ViTDet / DPT style): transposed convolutions to upsample, max-pooling
-to downsample.
+to downsample. Patch embedding, attention and dense MLPs are timm's layers (``PatchEmbed``,
+``Attention``, ``Mlp``); the blocks are ours because their feed-forward may be a task-routed MoE
+layer, which takes the task as a second input (timm's ``Block`` has no place for it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
+from timm.layers import PatchEmbed, resample_abs_pos_embed
 from timm.models._features import FeatureInfo
 from torch import Tensor, nn
 
@@ -41,7 +43,8 @@ class ViTMoE(nn.Module):
 
     Args:
         img_size: (square) training image size; sets the learned position embedding grid, which
-            is resampled bicubically for other sizes.
+            is resampled bicubically (timm's ``resample_abs_pos_embed``) for other sizes; any
+            input size must be a multiple of ``patch_size``.
         patch_size: patch size P (token stride).
         in_chans: image channels.
         embed_dim: token width D.
@@ -112,8 +115,9 @@ class ViTMoE(nn.Module):
         self.patch_size = patch_size
         self.embed_dim = self.num_features = embed_dim
         self.tasks = tuple(tasks or ())
-        self.grid_size = (img_size // patch_size, img_size // patch_size)
-        self.patch_embed = nn.Conv2d(in_chans, embed_dim, patch_size, patch_size)
+        # Any multiple of the patch size is accepted (the position embedding is resampled); NCHW out.
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, flatten=False, strict_img_size=False)
+        self.grid_size = self.patch_embed.grid_size
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid_size[0] * self.grid_size[1], embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.moe_block_indices = tuple(
@@ -157,8 +161,7 @@ class ViTMoE(nn.Module):
         hw = (x.shape[-2], x.shape[-1])
         pos = self.pos_embed
         if hw != self.grid_size:
-            grid = pos.reshape(1, *self.grid_size, -1).permute(0, 3, 1, 2)
-            pos = F.interpolate(grid, size=hw, mode="bicubic", align_corners=False).flatten(2).transpose(1, 2)
+            pos = resample_abs_pos_embed(pos, hw, self.grid_size, num_prefix_tokens=0, antialias=False)
         return x.flatten(2).transpose(1, 2) + pos, hw
 
     def forward_intermediates(self, x: Tensor, task: str | None = None) -> list[Tensor]:

@@ -1,4 +1,4 @@
-"""Pre-norm transformer block whose feed-forward is a dense MLP or an MoE layer."""
+"""Pre-norm transformer block (timm's attention and MLP) whose feed-forward is a dense MLP or an MoE layer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from timm.layers import Attention, Mlp
 from torch import Tensor, nn
 
 from .moe_feed_forward import MoEFeedForward
@@ -17,8 +18,15 @@ def _init_linear(layer: nn.Linear) -> None:
         nn.init.zeros_(layer.bias)
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention written with plain matmuls (exports to ONNX; FLOP counters see it).
+class SelfAttention(Attention):
+    """timm's multi-head self-attention (``qkv``, ``proj``), always in its plain-matmul form.
+
+    ``fused_attn`` is switched off whatever timm's global setting: the explicit
+    ``softmax(q k^T * scale + mask) v`` exports to ONNX with the TorchScript exporter, FLOP counters
+    (``benchmarks/moe.py``) count it, and outputs do not depend on which SDPA kernel runs. Weights
+    get ViT's truncated-normal init (timm applies it in its model classes, not in the layer).
+    ``forward(x, attn_mask)`` maps (B, N, D) to (B, N, D); ``attn_mask`` is an additive bias
+    broadcastable to (B, heads, N, N).
 
     Args:
         dim: token width D (divisible by ``num_heads``).
@@ -27,39 +35,26 @@ class SelfAttention(nn.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
-        super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed dim {dim} is not divisible by num_heads={num_heads}")
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias)
+        self.fused_attn = False
         _init_linear(self.qkv)
         _init_linear(self.proj)
 
-    def forward(self, x: Tensor, attn_bias: Tensor | None = None) -> Tensor:
-        """Args: x (B, N, D); attn_bias additive, broadcastable to (B, heads, N, N). Returns (B, N, D)."""
-        b, n, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
-        attn = torch.matmul(q * self.scale, k.transpose(-2, -1))
-        if attn_bias is not None:
-            attn = attn + attn_bias
-        out = torch.matmul(attn.softmax(dim=-1), v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
-
-class FeedForward(nn.Module):
-    """Dense two-layer MLP; takes (and ignores) ``task`` so it is interchangeable with the MoE layer."""
+class FeedForward(Mlp):
+    """timm's dense two-layer MLP (fc1, GELU, fc2) with ViT's init; takes (and ignores) ``task`` so it
+    is interchangeable with the MoE layer."""
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        super().__init__(dim, hidden_dim)
         _init_linear(self.fc1)
         _init_linear(self.fc2)
 
     def forward(self, x: Tensor, task: str | None = None) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        """(B, N, D) -> (B, N, D)."""
+        return super().forward(x)
 
 
 def _window_attention(attn: SelfAttention, x: Tensor, hw: tuple[int, int], window: int) -> Tensor:

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
+from timm.layers import PatchEmbed
 from timm.models._features import FeatureInfo
 
 from perception_mtl.models.backbones import ViTMoE
@@ -67,6 +69,17 @@ def test_position_embedding_is_resampled_for_other_sizes_and_exportable_switch()
     vit = _vit(exportable=True)
     assert all(layer.dispatch == "gather" for _, layer in moe_layers(vit))
     assert vit(torch.randn(1, 3, 64, 40), task="seg")[1].shape == (1, 24, 16, 10)
+    # timm's PatchEmbed (a P-strided conv) and its bicubic resampling of the 4x4 grid to 8x5.
+    assert isinstance(vit.patch_embed, PatchEmbed) and vit.grid_size == (4, 4)
+    img = torch.randn(1, 3, 64, 40)
+    tokens, hw = vit._embed(img)
+    grid = vit.pos_embed.reshape(1, 4, 4, 24).permute(0, 3, 1, 2)
+    pos = F.interpolate(grid, size=(8, 5), mode="bicubic", align_corners=False).flatten(2).transpose(1, 2)
+    patches = F.conv2d(img, vit.patch_embed.proj.weight, vit.patch_embed.proj.bias, stride=8)
+    assert hw == (8, 5)
+    torch.testing.assert_close(tokens, patches.flatten(2).transpose(1, 2) + pos)
+    with pytest.raises(AssertionError, match="divisible by patch size"):
+        vit(torch.randn(1, 3, 36, 32), task="seg")
 
 
 @pytest.mark.parametrize(

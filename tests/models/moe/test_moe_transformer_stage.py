@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from timm.layers import Attention, Mlp
 
 from perception_mtl.models.moe import MoETransformerStage, TransformerBlock, moe_layers, routing_task
 from perception_mtl.models.moe.transformer_block import _window_attention
@@ -23,6 +24,22 @@ def test_stage_keeps_the_map_shape_and_routes_by_task():
     assert [i for i, b in enumerate(stage.blocks) if b.is_moe] == [1]
     with routing_task(stage, "map"):  # decoders that do not pass a task can set one
         torch.testing.assert_close(stage(x), bev)
+
+
+def test_block_uses_timms_attention_in_its_plain_matmul_form():
+    """timm's Attention with fused_attn off: softmax(q k^T / sqrt(d) + mask) v, the mask added before the softmax."""
+    torch.manual_seed(0)
+    block = TransformerBlock(8, 2, mlp_ratio=2.0)
+    attn = block.attn
+    assert isinstance(attn, Attention) and not attn.fused_attn
+    assert isinstance(block.ffn, Mlp) and block.ffn.fc1.out_features == 16
+    x, mask = torch.randn(3, 5, 8), torch.randn(3, 1, 5, 5)
+    q, k, v = attn.qkv(x).reshape(3, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    weights = (q @ k.transpose(-2, -1) / 2.0 + mask).softmax(-1)
+    reference = attn.proj((weights @ v).transpose(1, 2).reshape(3, 5, 8))
+    torch.testing.assert_close(attn(x, mask), reference)
+    # ViT's init (truncated normal, std 0.02, zero bias), not nn.Linear's default.
+    assert attn.qkv.weight.std() < 0.03 and not attn.qkv.bias.any() and not block.ffn.fc2.bias.any()
 
 
 def test_window_padding_is_masked():
