@@ -20,7 +20,9 @@ TESTS = pathlib.Path(__file__).resolve().parent
 def _load_cases() -> dict:
     cases = {}
     for path in sorted(TESTS.rglob("registry_cases*.py")):
-        spec = importlib.util.spec_from_file_location("registry_cases." + ".".join(path.relative_to(TESTS).with_suffix("").parts), path)
+        spec = importlib.util.spec_from_file_location(
+            "registry_cases." + ".".join(path.relative_to(TESTS).with_suffix("").parts), path
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         duplicated = set(cases) & set(module.CASES)

@@ -11,8 +11,7 @@ from mmengine.dataset import BaseDataset
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
 from perception_mtl.registry import DATASETS
-
-from .synthetic_faces.head_model import five_from_68
+from perception_mtl.synthetic.faces.head_model import five_from_68
 
 
 def read_aflw2000_mat(path: str) -> dict:

@@ -2,11 +2,11 @@
 step as optim wrappers. Not camera balancing: camera geometry lives in ``perception_mtl.structures``."""
 
 from .cagrad import CAGrad
-from .grad_balance_amp_optim_wrapper import GradBalanceAmpOptimWrapper
-from .grad_balance_optim_wrapper import CONTRACT_METHODS, GradBalanceOptimWrapper, check_grad_balance_contract
 from .dwa import DWA
 from .equal_weighting import EqualWeighting
 from .fuller import FULLER
+from .grad_balance_amp_optim_wrapper import GradBalanceAmpOptimWrapper
+from .grad_balance_optim_wrapper import CONTRACT_METHODS, GradBalanceOptimWrapper, check_grad_balance_contract
 from .grad_norm import GradNorm
 from .imtl_g import IMTLG
 from .mgda import MGDA

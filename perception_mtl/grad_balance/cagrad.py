@@ -32,9 +32,9 @@ class CAGrad(TaskWeighting):
     def __init__(self, c: float = 0.5, rescale: int = 1, mode: str | None = None) -> None:
         super().__init__(mode)
         if c < 0:
-            raise ValueError(f"CAGrad: balancing.c must be >= 0, got {c}")
+            raise ValueError(f"CAGrad: balancer.c must be >= 0, got {c}")
         if rescale not in RESCALES:
-            raise ValueError(f"CAGrad: balancing.rescale must be one of {RESCALES}, got {rescale!r}")
+            raise ValueError(f"CAGrad: balancer.rescale must be one of {RESCALES}, got {rescale!r}")
         self.c = float(c)
         self.rescale = rescale
 

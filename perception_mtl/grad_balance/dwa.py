@@ -35,9 +35,9 @@ class DWA(TaskWeighting):
     ) -> None:
         super().__init__(mode)
         if temperature <= 0:
-            raise ValueError(f"DWA: balancing.temperature must be > 0, got {temperature}")
+            raise ValueError(f"DWA: balancer.temperature must be > 0, got {temperature}")
         if period is not None and period < 1:
-            raise ValueError(f"DWA: balancing.period must be >= 1 iterations or None (epochs), got {period}")
+            raise ValueError(f"DWA: balancer.period must be >= 1 iterations or None (epochs), got {period}")
         self.temperature = float(temperature)
         self.period = period
         # Running sum/count of the current period, mean losses of the last two finished ones.
@@ -54,7 +54,7 @@ class DWA(TaskWeighting):
         epoch = MessageHub.get_current_instance().get_info("epoch")
         if epoch is None:
             raise RuntimeError(
-                "DWA: no 'epoch' in the message hub (iteration-based training?); set balancing.period "
+                "DWA: no 'epoch' in the message hub (iteration-based training?); set balancer.period "
                 "to a number of iterations"
             )
         return int(epoch)
@@ -63,7 +63,7 @@ class DWA(TaskWeighting):
         """Args: gram unused; losses (T,) detached. Returns the DWA weights (T,)."""
         t = self.loss_sum.numel()
         if losses.numel() != t:
-            raise ValueError(f"DWA: {losses.numel()} tasks but balancing.num_tasks={t}")
+            raise ValueError(f"DWA: {losses.numel()} tasks but balancer.num_tasks={t}")
         index = self._period_index()
         if int(self.current_period) < 0:
             self.current_period.fill_(index)

@@ -45,7 +45,7 @@ class FULLER(TaskWeighting):
         if isinstance(inter, str):
             if inter not in INTER_RULES:
                 raise ValueError(
-                    f"FULLER: balancing.inter must be one of {sorted(INTER_RULES)} or a config dict, got {inter!r}"
+                    f"FULLER: balancer.inter must be one of {sorted(INTER_RULES)} or a config dict, got {inter!r}"
                 )
             inter = dict(type=INTER_RULES[inter])
         inter = dict(inter)
@@ -53,19 +53,19 @@ class FULLER(TaskWeighting):
         gradient_rule = isinstance(cls, type) and issubclass(cls, TaskWeighting) and cls.uses_gradients
         if not gradient_rule or issubclass(cls, FULLER):
             raise ValueError(
-                "FULLER: balancing.inter must be a gradient rule (e.g. IMTLG, MGDA, PCGrad, CAGrad), got "
+                "FULLER: balancer.inter must be a gradient rule (e.g. IMTLG, MGDA, PCGrad, CAGrad), got "
                 f"{inter.get('type')!r}"
             )
         if inter.setdefault("mode", "rep") != "rep":
             raise ValueError(
-                f"FULLER: balancing.inter runs at the shared feature; its mode must be 'rep', got {inter['mode']!r}"
+                f"FULLER: balancer.inter runs at the shared feature; its mode must be 'rep', got {inter['mode']!r}"
             )
         rule = TASK_UTILS.build(inter)
         self.inter = rule
         if isinstance(intra, str):
             intra = dict(target=intra)
         if intra is not None and not isinstance(intra, dict):
-            raise ValueError(f"FULLER: balancing.intra must be a target name, a dict or None, got {intra!r}")
+            raise ValueError(f"FULLER: balancer.intra must be a target name, a dict or None, got {intra!r}")
         self.intra = ModalityGradBalancer(**intra) if intra is not None else None
 
     @property

@@ -26,7 +26,7 @@ class GradBalanceAmpOptimWrapper(GradBalanceOptimWrapper, AmpOptimWrapper):
 
     Args:
         optimizer: the optimizer.
-        balancing: the rule's config (see ``GradBalanceOptimWrapper``).
+        balancer: the rule's config (see ``GradBalanceOptimWrapper``).
         **kwargs: ``GradBalanceOptimWrapper`` arguments and ``AmpOptimWrapper``'s ``loss_scale``
             ('dynamic', a float for a static scale, or GradScaler kwargs), ``dtype``,
             ``use_fsdp``, plus ``accumulative_counts`` and ``clip_grad``.

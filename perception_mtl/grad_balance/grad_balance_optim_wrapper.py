@@ -58,7 +58,7 @@ the shared feature. The forward still goes through DDP, so DDP prepares its redu
 Loss-only rules (equal, uncertainty, DWA) skip steps 1-2 and cost one plain backward.
 Per-iteration statistics go to MMEngine's message hub as ``train/grad_balance/...`` scalars, which
 LoggerHook prints: per-task gradient norms, pairwise cosines, the weights, and the modality
-gradient norms and their ratio before and after intra-gradient balancing.
+gradient norms and their ratio before and after intra-gradient balancer.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class GradBalanceOptimWrapper(OptimWrapper):
 
     Args:
         optimizer: the optimizer (built by MMEngine's constructor from ``optim_wrapper.optimizer``).
-        balancing: config of a rule registered in TASK_UTILS: 'FULLER', 'EqualWeighting',
+        balancer: config of a rule registered in TASK_UTILS: 'FULLER', 'EqualWeighting',
             'UncertaintyWeighting', 'DWA', 'GradNorm', 'MGDA', 'PCGrad', 'CAGrad', 'IMTLG',
             'NashMTL'.
         tasks: task names in a fixed order; None takes them from the loss keys (order of first
@@ -147,7 +147,7 @@ class GradBalanceOptimWrapper(OptimWrapper):
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        balancing: dict,
+        balancer: dict,
         tasks: Sequence[str] | None = None,
         monitor: bool = False,
         balancer_param_cfg: dict | None = None,
@@ -158,7 +158,7 @@ class GradBalanceOptimWrapper(OptimWrapper):
             raise ValueError(f"optim_wrapper.tasks must be a non-empty sequence of distinct task names, got {tasks!r}")
         self.tasks = tuple(tasks) if tasks is not None else None
         self.monitor = bool(monitor)
-        self.balancer = self._build_balancer(balancing)
+        self.balancer = self._build_balancer(balancer)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if params:
             self.balancer.to(params[0].device)
@@ -463,10 +463,10 @@ class GradBalanceOptimWrapper(OptimWrapper):
 
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
-        balancing = state_dict.pop("balancer", None)
-        if balancing is not None:
-            self.balancer.load_state_dict(balancing)
+        balancer_state = state_dict.pop("balancer", None)
+        if balancer_state is not None:
+            self.balancer.load_state_dict(balancer_state)
         super().load_state_dict(state_dict)
 
     def __repr__(self) -> str:
-        return super().__repr__() + f"balancing: {self.balancer}\n"
+        return super().__repr__() + f"balancer: {self.balancer}\n"

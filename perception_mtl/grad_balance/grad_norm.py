@@ -35,9 +35,9 @@ class GradNorm(TaskWeighting):
     def __init__(self, num_tasks: int = 2, alpha: float = 1.5, mode: str | None = None) -> None:
         super().__init__(mode)
         if num_tasks < 1:
-            raise ValueError(f"GradNorm: balancing.num_tasks must be >= 1, got {num_tasks}")
+            raise ValueError(f"GradNorm: balancer.num_tasks must be >= 1, got {num_tasks}")
         if alpha < 0:
-            raise ValueError(f"GradNorm: balancing.alpha must be >= 0, got {alpha}")
+            raise ValueError(f"GradNorm: balancer.alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
         self.logits = nn.Parameter(torch.zeros(num_tasks))
         # L_t(0): the losses of the first step, kept with the checkpoint.
@@ -49,7 +49,7 @@ class GradNorm(TaskWeighting):
         gram = check_gram(gram, "GradNorm")
         t = self.logits.numel()
         if gram.shape[0] != t:
-            raise ValueError(f"GradNorm: {gram.shape[0]} tasks but balancing.num_tasks={t}")
+            raise ValueError(f"GradNorm: {gram.shape[0]} tasks but balancer.num_tasks={t}")
         if not bool(self.initialized):
             self.initial_losses.copy_(losses.to(self.initial_losses))
             self.initialized.fill_(True)

@@ -32,7 +32,7 @@ class MGDA(TaskWeighting):
     def __init__(self, normalize: str = "none", mode: str | None = None) -> None:
         super().__init__(mode)
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f"MGDA: balancing.normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+            raise ValueError(f"MGDA: balancer.normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
         self.normalize = normalize
 
     def forward(self, gram: Tensor | None, losses: Tensor) -> Combination:

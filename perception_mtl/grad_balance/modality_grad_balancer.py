@@ -30,9 +30,9 @@ class ModalityGradBalancer(nn.Module):
     def __init__(self, target: str | None = "mean", momentum: float = 0.9) -> None:
         super().__init__()
         if target is not None and target not in TARGETS:
-            raise ValueError(f"FULLER: balancing.intra.target must be one of {TARGETS} (or None), got {target!r}")
+            raise ValueError(f"FULLER: balancer.intra.target must be one of {TARGETS} (or None), got {target!r}")
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"FULLER: balancing.intra.momentum must be in [0, 1), got {momentum}")
+            raise ValueError(f"FULLER: balancer.intra.momentum must be in [0, 1), got {momentum}")
         self.target = target
         self.momentum = float(momentum)
         # EMA of the (unscaled) mean branch norm; negative until the first step.

@@ -33,7 +33,7 @@ class NashMTL(TaskWeighting):
     def __init__(self, normalize: bool = True, ridge: float = 1e-8, max_iter: int = 100, mode: str | None = None):
         super().__init__(mode)
         if ridge < 0:
-            raise ValueError(f"NashMTL: balancing.ridge must be >= 0, got {ridge}")
+            raise ValueError(f"NashMTL: balancer.ridge must be >= 0, got {ridge}")
         self.normalize = bool(normalize)
         self.ridge = float(ridge)
         self.max_iter = int(max_iter)

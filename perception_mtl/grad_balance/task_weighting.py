@@ -59,14 +59,14 @@ class TaskWeighting(nn.Module):
         if not self.uses_gradients:
             if mode is not None:
                 raise ValueError(
-                    f"{name} weights task losses only and has no gradient mode; remove balancing.mode (got {mode!r})"
+                    f"{name} weights task losses only and has no gradient mode; remove balancer.mode (got {mode!r})"
                 )
         else:
             mode = "rep" if mode is None else mode
             if mode not in MODES:
-                raise ValueError(f"{name}: balancing.mode must be one of {MODES}, got {mode!r}")
+                raise ValueError(f"{name}: balancer.mode must be one of {MODES}, got {mode!r}")
             if mode == "param" and not self.param_mode:
-                raise ValueError(f"{name} is defined at the shared representation only; set balancing.mode='rep'")
+                raise ValueError(f"{name} is defined at the shared representation only; set balancer.mode='rep'")
         self.mode = mode
 
     @property

@@ -36,7 +36,7 @@ class UncertaintyWeighting(TaskWeighting):
     ) -> None:
         super().__init__(mode)
         if num_tasks < 1:
-            raise ValueError(f"UncertaintyWeighting: balancing.num_tasks must be >= 1, got {num_tasks}")
+            raise ValueError(f"UncertaintyWeighting: balancer.num_tasks must be >= 1, got {num_tasks}")
         init = torch.as_tensor(init_log_var, dtype=torch.float32).expand(num_tasks).clone()
         self.log_vars = nn.Parameter(init)
 
@@ -44,7 +44,7 @@ class UncertaintyWeighting(TaskWeighting):
         """Args: gram unused; losses (T,) detached. Returns ``exp(-s)`` (T,) and the objective."""
         if losses.numel() != self.log_vars.numel():
             raise ValueError(
-                f"UncertaintyWeighting: {losses.numel()} tasks but balancing.num_tasks={self.log_vars.numel()}"
+                f"UncertaintyWeighting: {losses.numel()} tasks but balancer.num_tasks={self.log_vars.numel()}"
             )
         s = self.log_vars
         objective = (torch.exp(-s) * losses.to(s) + s).sum()

@@ -299,22 +299,22 @@ def test_gradnorm_objective_gradient_by_hand():
 
 
 def test_modes_and_bad_values_name_the_config_key():
-    with pytest.raises(ValueError, match="balancing.mode"):
+    with pytest.raises(ValueError, match="balancer.mode"):
         PCGrad(mode="params")
     for loss_only in (EqualWeighting, UncertaintyWeighting, DWA):
-        with pytest.raises(ValueError, match="remove balancing.mode"):
+        with pytest.raises(ValueError, match="remove balancer.mode"):
             loss_only(mode="rep")
     with pytest.raises(ValueError, match="mode='rep'"):
         FULLER(mode="param")
-    with pytest.raises(ValueError, match="balancing.inter"):
+    with pytest.raises(ValueError, match="balancer.inter"):
         FULLER(inter="nash")
-    with pytest.raises(ValueError, match="balancing.inter"):
+    with pytest.raises(ValueError, match="balancer.inter"):
         FULLER(inter=dict(type="EqualWeighting"))
-    with pytest.raises(ValueError, match="balancing.c"):
+    with pytest.raises(ValueError, match="balancer.c"):
         CAGrad(c=-1)
-    with pytest.raises(ValueError, match="balancing.normalize"):
+    with pytest.raises(ValueError, match="balancer.normalize"):
         MGDA(normalize="max")
-    with pytest.raises(ValueError, match="balancing.intra.target"):
+    with pytest.raises(ValueError, match="balancer.intra.target"):
         FULLER(intra="min")
 
 

@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from bev_helpers import bev
 from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import MODELS
+from perception_mtl.testing import bev
 
 
 @pytest.fixture(autouse=True)

@@ -1,32 +1,9 @@
-import importlib.util
-import pathlib
-import sys
-
 import numpy as np
 import torch
 
 from perception_mtl.registry import DATASETS, METRICS, MODELS
 from perception_mtl.testing import RegistryCase, check_model_trains
-
-
-def _calib_testing():
-    """tests/camera_calib/calib_testing.py (this file is loaded by path, outside any package)."""
-    if "calib_testing" not in sys.modules:
-        path = pathlib.Path(__file__).with_name("calib_testing.py")
-        spec = importlib.util.spec_from_file_location("calib_testing", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["calib_testing"] = module
-    return sys.modules["calib_testing"]
-
-
-_ct = _calib_testing()
-random_samples, tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg = (
-    _ct.random_samples,
-    _ct.tiny_cvgl_root,
-    _ct.tiny_head_cfg,
-    _ct.tiny_model_cfg,
-)
+from perception_mtl.testing.camera_calibration import random_samples, tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg
 
 
 def _check_head(head):

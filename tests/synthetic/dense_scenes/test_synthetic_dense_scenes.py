@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from perception_mtl.datasets import SyntheticDenseScenes
+from perception_mtl.synthetic import SyntheticDenseScenes
 from perception_mtl.synthetic.dense_scenes import CLASSES, render_scene
 
 
