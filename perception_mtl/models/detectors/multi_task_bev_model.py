@@ -40,6 +40,14 @@ class MultiTaskBEVModel(BaseModel):
         tasks: tasks to train and predict, e.g. ``('det',)``.
         fuser: fuser config; required with two modalities, not allowed with one.
         loss_scale: ``{task: factor}`` multiplying that task's losses (default 1).
+        task_scaling: config of a per-task channel gate on the shared feature before each head (M3Net's
+            TCS, e.g. ``dict(type='TaskChannelScaling', channels=..., hidden_channels=...)``; its
+            ``tasks`` are set to this model's). None feeds every head the shared feature itself.
+        init_from_stage: staged training (M3Net trains detection first, then adds map, then
+            occupancy): ``dict(checkpoint=PATH, keep=('encoders', 'fuser', 'decoder', 'heads.det'))``
+            loads the named parts (state-dict key prefixes) of a previous stage's checkpoint in
+            :meth:`init_weights`; the rest keeps its fresh initialisation. The log lists what was
+            loaded, what is new and what was dropped.
         data_preprocessor: defaults to ``BEVDataPreprocessor`` without voxelisation.
         init_cfg: MMEngine init config.
     """
@@ -52,6 +60,8 @@ class MultiTaskBEVModel(BaseModel):
         tasks: Sequence[str] = ("det",),
         fuser: dict | None = None,
         loss_scale: dict | None = None,
+        task_scaling: dict | None = None,
+        init_from_stage: dict | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -91,6 +101,59 @@ class MultiTaskBEVModel(BaseModel):
         if unknown:
             raise ValueError(f"loss_scale names tasks that are not trained: {unknown}")
         self.loss_scale = {t: float((loss_scale or {}).get(t, 1.0)) for t in self.tasks}
+        self.task_scaling = MODELS.build({**task_scaling, "tasks": self.tasks}) if task_scaling else None
+        if init_from_stage is not None and not init_from_stage.get("checkpoint"):
+            raise ValueError("init_from_stage.checkpoint: path of the previous stage's checkpoint is required")
+        self.init_from_stage = dict(init_from_stage) if init_from_stage else None
+
+    def init_weights(self) -> None:
+        """MMEngine initialisation, then the parts of a previous stage's checkpoint (``init_from_stage``)."""
+        super().init_weights()
+        if self.init_from_stage is not None:
+            self.load_stage(**self.init_from_stage)
+
+    def load_stage(self, checkpoint: str, keep: Sequence[str] = ("encoders", "fuser", "decoder")) -> dict:
+        """Loads the state-dict entries of ``checkpoint`` whose key starts with one of ``keep``.
+
+        Returns ``{'loaded': [...], 'new': [...], 'dropped': [...]}`` (key lists) and logs counts with
+        the parts concerned: ``new`` are this model's keys left at their initialisation (e.g. the heads
+        of tasks the previous stage did not train), ``dropped`` the checkpoint's keys not used (not kept,
+        or absent here). A kept key whose shape differs is an error naming it.
+        """
+        from mmengine.logging import print_log
+        from mmengine.runner.checkpoint import _load_checkpoint
+
+        ckpt = _load_checkpoint(checkpoint, map_location="cpu")
+        state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise ValueError(f"init_from_stage: {checkpoint} holds no state dict")
+        prefixes = tuple(f"{k.rstrip('.')}." for k in keep)
+        own = self.state_dict()
+        loaded = {k: v for k, v in state.items() if k.startswith(prefixes) and k in own}
+        for key, value in loaded.items():
+            if tuple(value.shape) != tuple(own[key].shape):
+                raise ValueError(
+                    f"init_from_stage: {checkpoint}: {key} has shape {tuple(value.shape)}, "
+                    f"this model {tuple(own[key].shape)}"
+                )
+        self.load_state_dict(loaded, strict=False)
+        report = {
+            "loaded": sorted(loaded),
+            "new": sorted(set(own) - set(loaded)),
+            "dropped": sorted(set(state) - set(loaded)),
+        }
+
+        def parts(keys: list[str]) -> str:
+            names = sorted({".".join(k.split(".")[:2]) for k in keys})
+            return ", ".join(names) if names else "-"
+
+        for what, keys in report.items():
+            print_log(f"init_from_stage {checkpoint}: {what} {len(keys)} tensors ({parts(keys)})", logger="current")
+        return report
+
+    def task_feat(self, task: str, feat: Tensor) -> Tensor:
+        """The shared feature as ``heads[task]`` sees it: gated per task when ``task_scaling`` is set."""
+        return feat if self.task_scaling is None else self.task_scaling(feat, task)
 
     # ------------------------------------------------------------------ export boundaries
     def camera_encoder(
@@ -137,7 +200,7 @@ class MultiTaskBEVModel(BaseModel):
 
     def head_forward(self, task: str, feat: Tensor):
         """Raw outputs of ``heads[task]`` on the shared feature (no decoding)."""
-        return self.heads[task](feat)
+        return self.heads[task](self.task_feat(task, feat))
 
     # ------------------------------------------------------------------ gradient-balancing contract
     def extract_shared(
@@ -192,7 +255,7 @@ class MultiTaskBEVModel(BaseModel):
         losses = {}
         for task in self.tasks:
             scale = self.loss_scale[task]
-            for key, value in self.heads[task].loss(shared_feat, data_samples).items():
+            for key, value in self.heads[task].loss(self.task_feat(task, shared_feat), data_samples).items():
                 losses[f"{task}.{key}"] = value * scale if "loss" in key else value
         return losses
 
@@ -213,5 +276,5 @@ class MultiTaskBEVModel(BaseModel):
         if data_samples is None:
             raise ValueError("MultiTaskBEVModel: mode='predict' needs data_samples (metainfo for decoding)")
         for task in self.tasks:
-            data_samples = self.heads[task].predict(shared.feat, data_samples)
+            data_samples = self.heads[task].predict(self.task_feat(task, shared.feat), data_samples)
         return data_samples
