@@ -6,15 +6,14 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
 
-
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+_BN = dict(type="BN")  # norm of the ConvModule blocks (3x3 conv without bias, BN, ReLU; Kaiming-initialised conv)
 
 
 def horizontal_correlation(left: Tensor, right: Tensor, max_disp: int) -> Tensor:
@@ -139,13 +138,15 @@ class UGCLStereoNet(BaseModel):
         self.test_shifts = shifts
         reduce, convs, cin = strides[-1] // strides[corr_level], [], 32
         while reduce > 1:
-            convs.append(_conv_bn_relu(cin, 32, stride=2))
+            convs.append(ConvModule(cin, 32, 3, stride=2, padding=1, norm_cfg=_BN))
             cin, reduce = 32, reduce // 2
-        self.corr_encoder = nn.Sequential(_conv_bn_relu(max_disp, 32), *convs) if convs else _conv_bn_relu(max_disp, 32)
+        corr_in = ConvModule(max_disp, 32, 3, padding=1, norm_cfg=_BN)
+        self.corr_encoder = nn.Sequential(corr_in, *convs) if convs else corr_in
         self.fusion = nn.Sequential(
-            _conv_bn_relu(2 * channels[-1] + 32, fusion_channels), _conv_bn_relu(fusion_channels, fusion_channels)
+            ConvModule(2 * channels[-1] + 32, fusion_channels, 3, padding=1, norm_cfg=_BN),
+            ConvModule(fusion_channels, fusion_channels, 3, padding=1, norm_cfg=_BN),
         )
-        self.position = _conv_bn_relu(fusion_channels + 2, fusion_channels)
+        self.position = ConvModule(fusion_channels + 2, fusion_channels, 3, padding=1, norm_cfg=_BN)
         self.pool_size = tuple(int(s) for s in pool_size)
         head = dict(head)
         head.setdefault("in_channels", fusion_channels * self.pool_size[0] * self.pool_size[1])

@@ -1,22 +1,15 @@
-"""Pillars: a PointNet per pillar, scattered onto the BEV grid, then a strided conv stem (pure PyTorch)."""
+"""Pillars: a PointNet per pillar, scattered onto the BEV grid, then a strided conv stem."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
-
-
-def _conv_bn_relu(cin: int, cout: int, stride: int, momentum: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(cout, eps=1e-3, momentum=momentum),
-        nn.ReLU(inplace=True),
-    )
 
 
 @MODELS.register_module()
@@ -27,9 +20,9 @@ class PillarLidarEncoder(BaseModule):
     pillar's centre, passed through Linear-BN-ReLU, and max-pooled over the pillar (padded points
     masked by multiplication, no boolean indexing). Pillars are scattered onto the (Y, X) grid
     with ``scatter_add`` over flat indices (padding voxels with no points go to a dropped dump
-    cell), then ``log2(out_stride)`` stride-2 conv blocks and ``num_convs`` more blocks reach the
-    BEV grid the other modalities use. Everything after mmcv's voxelisation is plain PyTorch and
-    exports to ONNX.
+    cell), then ``log2(out_stride)`` stride-2 conv blocks and ``num_convs`` more blocks (mmcv
+    ``ConvModule``: 3x3 conv, BN, ReLU) reach the BEV grid the other modalities use. Everything
+    after mmcv's voxelisation is plain PyTorch and exports to ONNX.
 
     Args:
         in_channels: features per point (x, y, z, intensity, time lag = 5).
@@ -70,12 +63,11 @@ class PillarLidarEncoder(BaseModule):
             )
         self.pfn_linear = nn.Linear(in_channels + 6, feat_channels, bias=False)
         self.pfn_norm = nn.BatchNorm1d(feat_channels, eps=1e-3, momentum=bn_momentum)
+        norm_cfg = dict(type="BN", eps=1e-3, momentum=bn_momentum)
+        strides = [2] * (out_stride.bit_length() - 1) + [1] * num_convs
         blocks, channels = [], feat_channels
-        for _ in range(out_stride.bit_length() - 1):
-            blocks.append(_conv_bn_relu(channels, out_channels, 2, bn_momentum))
-            channels = out_channels
-        for _ in range(num_convs):
-            blocks.append(_conv_bn_relu(channels, out_channels, 1, bn_momentum))
+        for stride in strides:
+            blocks.append(ConvModule(channels, out_channels, 3, stride=stride, padding=1, norm_cfg=norm_cfg))
             channels = out_channels
         if channels != out_channels:
             raise ValueError("encoders.lidar: with out_stride=1 and num_convs=0, feat_channels must equal out_channels")

@@ -6,22 +6,17 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from perception_mtl.registry import MODELS
 
 
-def _conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
-
-
 @MODELS.register_module()
 class LSSFPN(BaseModule):
     """Generalized LSS-FPN: from the coarsest level down, upsample, concatenate with the finer
-    level, then 1x1 and 3x3 conv-BN-ReLU.
+    level, then 1x1 and 3x3 conv-BN-ReLU (mmcv ``ConvModule``, as in BEVFusion).
 
     Args:
         in_channels: channels of the input levels, finest first (e.g. a backbone's strides 8, 16, 32).
@@ -46,8 +41,8 @@ class LSSFPN(BaseModule):
         levels = len(in_channels)
         for i in range(levels - 1):
             coarse = in_channels[i + 1] if i == levels - 2 else out_channels
-            self.lateral_convs.append(_conv_bn_relu(in_channels[i] + coarse, out_channels, 1))
-            self.fpn_convs.append(_conv_bn_relu(out_channels, out_channels, 3))
+            self.lateral_convs.append(ConvModule(in_channels[i] + coarse, out_channels, 1, norm_cfg=dict(type="BN")))
+            self.fpn_convs.append(ConvModule(out_channels, out_channels, 3, padding=1, norm_cfg=dict(type="BN")))
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
         """Args: feats, one (B, C_i, H_i, W_i) per level, finest first.

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -13,11 +14,7 @@ from perception_mtl.models.view_transforms.bev_pool import bev_pool, bev_pool_in
 from perception_mtl.registry import MODELS
 from perception_mtl.structures import SensorCalibration
 
-
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+_BN = dict(type="BN")  # norm of the ConvModule blocks (3x3 conv without bias, BN, ReLU; Kaiming-initialised conv)
 
 
 @MODELS.register_module()
@@ -29,7 +26,8 @@ class LSSDepthTransform(BaseModule):
     :meth:`SensorCalibration.unproject` (image augmentation, intrinsics, extrinsics and BEV
     augmentation all included); its feature is ``softmax(depth)[bin] * context``. The points are
     summed into a (Z, Y, X) grid by :func:`bev_pool` over precomputed cell indices, z slices are
-    stacked along channels, and an optional strided conv block downsamples the grid.
+    stacked along channels, and an optional strided conv block downsamples the grid (conv-BN-ReLU
+    blocks are mmcv ``ConvModule``).
 
     Frames and conventions: the frustum cell (i, j) of a map of stride s sits at pixel
     ``((j + 0.5) * s - 0.5, (i + 0.5) * s - 0.5)`` of the augmented image (integer pixel centres);
@@ -77,14 +75,15 @@ class LSSDepthTransform(BaseModule):
         self.time_lag_dim = time_lag_dim
         self.cache_indices = cache_indices
         self.depth_net = nn.Sequential(
-            _conv_bn_relu(in_channels, in_channels), nn.Conv2d(in_channels, self.num_bins + out_channels, 1)
+            ConvModule(in_channels, in_channels, 3, padding=1, norm_cfg=_BN),
+            nn.Conv2d(in_channels, self.num_bins + out_channels, 1),
         )
         bev_channels = out_channels * self.grid[0]
         if downsample > 1:
             self.downsample = nn.Sequential(
-                _conv_bn_relu(bev_channels, out_channels),
-                _conv_bn_relu(out_channels, out_channels, stride=downsample),
-                _conv_bn_relu(out_channels, out_channels),
+                ConvModule(bev_channels, out_channels, 3, padding=1, norm_cfg=_BN),
+                ConvModule(out_channels, out_channels, 3, stride=downsample, padding=1, norm_cfg=_BN),
+                ConvModule(out_channels, out_channels, 3, padding=1, norm_cfg=_BN),
             )
         else:
             self.downsample = nn.Identity()

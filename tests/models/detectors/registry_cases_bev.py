@@ -8,7 +8,6 @@ from perception_mtl.registry import MODELS
 from perception_mtl.testing import RegistryCase, bev, check_model_trains
 
 
-
 def _grads_reach(module, loss):
     loss.backward()
     missing = [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
@@ -50,6 +49,11 @@ def check_pillar_encoder(encoder):
     vox = _voxels()
     out = encoder(vox["voxels"], vox["num_points"], vox["coors"], vox["batch_size"])
     assert out.shape == (2, 24, bev.GRID, bev.GRID)
+    # The stem's ConvModules: 3x3 convs without bias (stride 2 for out_stride=2, then 1), PointPillars' BN.
+    assert [block.conv.stride for block in encoder.bev_stem] == [(2, 2), (1, 1)]
+    assert all(
+        block.conv.bias is None and (block.bn.eps, block.bn.momentum) == (1e-3, 0.01) for block in encoder.bev_stem
+    )
     # Pillars land where their coordinates say: before the stem, occupied cells are the voxels.
     feats = encoder.pillar_features(vox["voxels"], vox["num_points"], vox["coors"])
     canvas = encoder.scatter(feats, vox["num_points"], vox["coors"], 2)
