@@ -20,6 +20,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
+from perception_mtl.testing.two_modality import two_modality_net_cfg
 
 DESCRIPTION = "gradient balancing: train-step time of each method vs the summed loss (ratios in one run)"
 
@@ -98,7 +99,7 @@ def run(args) -> list[dict]:
     batch = pseudo_collate([dataset[i] for i in range(args.batch)])
     torch.manual_seed(0)
     base = MODELS.build(
-        dict(type="TwoModalityMultiTaskNet", branch_channels=args.branch_channels, shared_channels=args.shared_channels)
+        two_modality_net_cfg(branch_channels=args.branch_channels, shared_channels=args.shared_channels)
     ).to(device)
     runs = []
     for name, cfg in methods:

@@ -1,11 +1,16 @@
 """Registries are MMEngine children in scope perception_mtl, and configs build without imports."""
 
+import pathlib
 import subprocess
 import sys
 
 import mmengine.registry as mm_root
 
 from perception_mtl import registry
+
+MODEL_CONFIG = (
+    pathlib.Path(__file__).resolve().parents[1] / "configs" / "_base_" / "models" / "two_modality_multitask_net.py"
+)
 
 
 def test_every_registry_is_a_child_of_mmengines_root():
@@ -24,17 +29,19 @@ def test_every_location_imports():
 
 
 def test_config_builds_in_a_fresh_process_without_manual_imports():
-    # Only mmengine is imported: the default scope must pull in perception_mtl's modules.
+    # Only mmengine is imported: the default scope must pull in perception_mtl's modules (and the
+    # model config's mmdet3d / mmdet parts through their scopes).
     code = (
+        "from mmengine.config import Config\n"
         "from mmengine.registry import MODELS, DATASETS, METRICS, init_default_scope\n"
         "init_default_scope('perception_mtl')\n"
-        "m = MODELS.build(dict(type='ToyBEVSegmentor'))\n"
-        "d = DATASETS.build(dict(type='ToyBEVDataset', num_samples=2))\n"
+        f"m = MODELS.build(Config.fromfile({str(MODEL_CONFIG)!r}).model)\n"
+        "d = DATASETS.build(dict(type='TwoModalityBEVDataset', num_samples=2))\n"
         "e = METRICS.build(dict(type='BEVSegIoUMetric'))\n"
         "print(type(m).__module__, type(d).__module__, type(e).__module__)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "perception_mtl.models" in out and "perception_mtl.datasets" in out and "perception_mtl.evaluation" in out
+    assert "perception_mtl.models" in out and "perception_mtl.synthetic" in out and "perception_mtl.evaluation" in out
 
 
 def test_mmengine_and_mmdet3d_modules_resolve_from_our_scope():

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 def build_train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train a perception_mtl model from a config.")
-    parser.add_argument("config", help="path to the config file, e.g. configs/toy_bev_seg_demo.py")
+    parser.add_argument("config", help="path to the config file, e.g. configs/grad_balance/grad_balance_two_task_ew.py")
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default ./work_dirs/<config name>)")
     parser.add_argument(
         "--resume",

@@ -1,5 +1,8 @@
 """Task heads (det3d, bev_seg, occupancy, face_pose, camera_calib) and their losses/coders."""
 
+from .bev_center_heatmap_head import BEVCenterHeatmapHead
+from .bev_map_seg_head import BEVMapSegHead
+from .bev_seg_head import BEVSegHead
 from .camera_calibration_head import CameraCalibrationHead
 from .center_det_head import CenterDetHead
 from .dense_depth_head import DenseDepthHead
@@ -13,3 +16,5 @@ __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSe
 __all__ += ["CenterDetHead", "PackedSeparateHead"]
 __all__ += ["FacePoseHead"]
 __all__ += ["CameraCalibrationHead"]
+__all__ += ["BEVCenterHeatmapHead", "BEVSegHead"]
+__all__ += ["BEVMapSegHead"]

@@ -11,12 +11,16 @@ import torch.distributed as dist
 from mmengine.model import MMDistributedDataParallel
 
 from perception_mtl.apis.train import main as train_main
+from perception_mtl.testing import config_path
 
 SMALL = [
     "train_dataloader.dataset.num_samples=16",
+    "train_dataloader.dataset.grid_size=16",
     "train_dataloader.batch_size=8",
     "val_dataloader.dataset.num_samples=8",
+    "val_dataloader.dataset.grid_size=16",
     "test_dataloader.dataset.num_samples=8",
+    "test_dataloader.dataset.grid_size=16",
     "train_cfg.max_epochs=1",
 ]
 
@@ -40,7 +44,14 @@ def test_ddp_model_is_gone_before_the_group_is_destroyed(tmp_path, monkeypatch):
         return destroy(*args, **kwargs)
 
     monkeypatch.setattr(dist, "destroy_process_group", recording_destroy)
-    args = ["configs/toy_bev_seg_demo.py", "--launcher", "pytorch", "--work-dir", str(tmp_path), "--cfg-options"]
+    args = [
+        str(config_path("grad_balance_two_task_ew.py")),
+        "--launcher",
+        "pytorch",
+        "--work-dir",
+        str(tmp_path),
+        "--cfg-options",
+    ]
     try:
         assert train_main([*args, *SMALL]) is None
     finally:

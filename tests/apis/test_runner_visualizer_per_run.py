@@ -8,6 +8,7 @@ import pathlib
 
 from mmengine.config import Config
 from mmengine.runner import Runner
+
 from perception_mtl.testing import config_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -20,11 +21,11 @@ def _local_save_dir(runner: Runner) -> pathlib.Path:
 
 def test_each_runner_writes_scalars_under_its_own_work_dir(tmp_path):
     runners = []
-    for name in ("toy_bev_seg_demo", "ugcl_calib_demo"):
+    for name in ("grad_balance_two_task_ew", "ugcl_calib_demo"):
         cfg = Config.fromfile(str(config_path(f"{name}.py")))
         cfg.work_dir = str(tmp_path / name)
         runners.append(Runner.from_cfg(cfg))
-    for runner, name in zip(runners, ("toy_bev_seg_demo", "ugcl_calib_demo")):
+    for runner, name in zip(runners, ("grad_balance_two_task_ew", "ugcl_calib_demo")):
         assert _local_save_dir(runner).is_relative_to(tmp_path / name), _local_save_dir(runner)
         runner.visualizer.add_scalars({"probe": 1.0}, step=0)
         assert (_local_save_dir(runner) / "scalars.json").is_file()

@@ -1,5 +1,6 @@
-from benchmarks import main
-from benchmarks import format_table
+import pytest
+
+from benchmarks import format_table, load_suite, main
 
 
 def test_format_table_aligns_columns():
@@ -9,8 +10,12 @@ def test_format_table_aligns_columns():
     assert lines[3].split() == ["10", "2"]
 
 
-def test_toy_suite_runs_and_reports_ratios():
-    rows = main(["toy_demo", "--batch", "1", "--grid", "16", "--repeats", "1"])
-    assert [r["base_channels"] for r in rows] == [8, 16, 32]
-    assert rows[0]["step_time_vs_width8"] == 1.0
-    assert rows[0]["params"] < rows[1]["params"] < rows[2]["params"]
+def test_a_suite_runs_from_its_name_and_reports_ratios():
+    rows = main(["grad_balance", "--batch", "1", "--grid", "16", "--repeats", "1", "--warmup", "0", "--only", "DWA"])
+    assert [r["method"] for r in rows] == ["sum (OptimWrapper)", "DWA"]
+    assert rows[0]["step_vs_sum"] == 1.0 and rows[1]["step_vs_sum"] > 0
+
+
+def test_unknown_suite_lists_the_available_ones():
+    with pytest.raises(ValueError, match="available: .*grad_balance"):
+        load_suite("no_such_suite")

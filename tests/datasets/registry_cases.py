@@ -48,12 +48,6 @@ def _results_before(name: str) -> dict:
     raise KeyError(name)
 
 
-def check_toy_dataset(dataset):
-    item = dataset[0]
-    assert set(item) == {"inputs", "data_samples"}
-    assert item["inputs"]["bev"].shape == (2, 16, 16)
-
-
 def check_nuscenes_dataset(dataset):
     item = dataset[0]
     assert isinstance(item["inputs"]["calib"], SensorCalibration)
@@ -101,7 +95,6 @@ def _nuscenes_cfg():
 
 
 CASES = {
-    "ToyBEVDataset": RegistryCase(DATASETS, dict(type="ToyBEVDataset", num_samples=3, grid_size=16), check_toy_dataset),
     "NuScenesMTLDataset": RegistryCase(DATASETS, _nuscenes_cfg, check_nuscenes_dataset),
     "LoadLidarPointsWithSweeps": RegistryCase(
         TRANSFORMS, dict(type="LoadLidarPointsWithSweeps", sweeps_num=1), check_lidar_loading

@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
+from perception_mtl.testing.two_modality import two_modality_net_cfg
 
 GLOBAL_BATCH = 4
 STEPS = 3
@@ -28,9 +29,7 @@ STEPS = 3
 def main(out: str, balancing: dict, single: bool) -> None:
     init_default_scope("perception_mtl")
     torch.manual_seed(0)
-    model = MODELS.build(
-        dict(type="TwoModalityMultiTaskNet", norm="GN", branch_channels=8, shared_channels=16, heatmap_sigma=1.0)
-    )
+    model = MODELS.build(two_modality_net_cfg(norm="GN", branch_channels=8, shared_channels=16, heatmap_radius=3))
     dataset = DATASETS.build(dict(type="TwoModalityBEVDataset", num_samples=64, grid_size=16))
     # Samples with two cars each: the detection loss is normalised by the number of centres, so
     # equal counts per rank make the mean of the ranks' losses the loss of the global batch.

@@ -3,6 +3,7 @@ from mmengine.dataset import pseudo_collate
 
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS, TASK_UTILS
 from perception_mtl.testing import RegistryCase
+from perception_mtl.testing.two_modality import two_modality_net_cfg
 
 # Gram matrix of g1 = (1, 0), g2 = (-1, 1): a conflicting pair with hand-derived answers.
 _GRAM = torch.tensor([[1.0, -1.0], [-1.0, 2.0]], dtype=torch.float64)
@@ -46,7 +47,7 @@ def _check_fuller(rule):
 
 def _wrapper_case(wrapper_type, **extra):
     torch.manual_seed(0)
-    model = MODELS.build(dict(type="TwoModalityMultiTaskNet", branch_channels=4, shared_channels=8))
+    model = MODELS.build(two_modality_net_cfg(branch_channels=4, shared_channels=8))
     if torch.cuda.is_available():  # the AMP wrapper's scaler lives on the accelerator when there is one
         model = model.cuda()
     dataset = DATASETS.build(dict(type="TwoModalityBEVDataset", num_samples=2, grid_size=16))

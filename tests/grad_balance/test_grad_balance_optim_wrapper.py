@@ -9,10 +9,12 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS, TASK_UTILS
+from perception_mtl.testing.two_modality import two_modality_net_cfg
 
 TASKS = ("det", "map")
 
@@ -23,10 +25,11 @@ def _scope():
 
 
 def tiny_model(**kwargs):
+    """The same tiny GroupNorm model on every call (seed 0)."""
     torch.manual_seed(0)
-    cfg = dict(type="TwoModalityMultiTaskNet", branch_channels=4, shared_channels=8, norm=None, heatmap_sigma=1.0)
+    cfg = dict(branch_channels=4, shared_channels=8, norm="GN", heatmap_radius=3)
     cfg.update(kwargs)
-    return MODELS.build(cfg)
+    return MODELS.build(two_modality_net_cfg(**cfg))
 
 
 _DATASET = None
@@ -125,14 +128,17 @@ BALANCERS = [
 ]
 
 
-@pytest.mark.parametrize("balancer", BALANCERS, ids=lambda c: "-".join(str(v) for v in c.values()))
+@pytest.mark.parametrize("balancing", BALANCERS, ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_combined_gradient_equals_brute_force_reference(balancing):
     model = tiny_model()
     data = batch()
     got = balanced_grads(model, build_wrapper(model, balancing), data)
     expected, weights = reference_grads(model, data, balancing)
     for name, g in got.items():
-        assert torch.allclose(g, expected[name], rtol=1e-4, atol=1e-7), name
+        # float32 summation order differs between the two paths: absolute noise up to ~2e-6 of the
+        # tensor's largest gradient; a wrong weighting is off by whole percents.
+        atol = 1e-5 * expected[name].abs().max().item()
+        assert torch.allclose(g, expected[name], rtol=1e-4, atol=atol), name
 
 
 def test_equal_weights_equal_the_summed_loss_with_and_without_monitoring():
@@ -230,8 +236,8 @@ def test_loss_scale_is_removed_before_comparing_gradients():
     # Weights, norms and cosines are computed on unscaled gradients ...
     for key, value in plain.last_stats.items():
         assert scaled_wrapper.last_stats[key] == pytest.approx(value, rel=1e-4), key
-    ema = scaled_wrapper.balancing.intra.ema_norm.item()
-    assert ema == pytest.approx(plain.balancing.intra.ema_norm.item(), rel=1e-4)
+    ema = scaled_wrapper.balancer.intra.ema_norm.item()
+    assert ema == pytest.approx(plain.balancer.intra.ema_norm.item(), rel=1e-4)
     # ... while the written gradients carry the scale for the scaler to remove.
     for n in reference:
         assert torch.allclose(scaled[n], 1024.0 * reference[n], rtol=1e-4, atol=1e-6)
@@ -253,7 +259,9 @@ def test_amp_wrapper_trains_and_skips_non_finite_steps():
     model.train_step(batch(), wrapper)
     assert any(not torch.equal(before[n], p) for n, p in model.named_parameters())
     assert all(torch.isfinite(torch.tensor(v)) for v in wrapper.last_stats.values())
-    assert wrapper.last_stats["grad_balance/weight.det"] + wrapper.last_stats["grad_balance/weight.map"] == pytest.approx(1.0)
+    assert wrapper.last_stats["grad_balance/weight.det"] + wrapper.last_stats[
+        "grad_balance/weight.map"
+    ] == pytest.approx(1.0)
     # A non-finite input: every gradient is NaN, the weights fall back, and the scaler skips the step.
     broken = batch()
     broken["inputs"]["camera"][0][0, 0, 0] = float("nan")
@@ -274,7 +282,9 @@ def test_amp_on_gpu_matches_fp32_statistics():
         wrapper = build_wrapper(model, dict(type="FULLER"), lr=0.01, **extra)
         model.train_step(data, wrapper)
         stats[kind] = wrapper.last_stats
-    assert stats["amp"]["grad_balance/cos.det.map"] == pytest.approx(stats["fp32"]["grad_balance/cos.det.map"], abs=0.05)
+    assert stats["amp"]["grad_balance/cos.det.map"] == pytest.approx(
+        stats["fp32"]["grad_balance/cos.det.map"], abs=0.05
+    )
     for key in ("grad_balance/grad_norm.det", "grad_balance/grad_norm.map", "grad_balance/weight.det"):
         assert stats["amp"][key] == pytest.approx(stats["fp32"][key], rel=0.05), key
 
@@ -294,7 +304,7 @@ def test_gradient_accumulation_averages_balanced_gradients():
 def test_uncertainty_weights_are_optimised_and_checkpointed():
     model = tiny_model()
     wrapper = build_wrapper(model, dict(type="UncertaintyWeighting"), lr=0.5)
-    log_vars = wrapper.balancing.log_vars
+    log_vars = wrapper.balancer.log_vars
     assert any(log_vars is p for group in wrapper.optimizer.param_groups for p in group["params"])
     for _ in range(3):
         model.train_step(batch(), wrapper)
@@ -303,7 +313,7 @@ def test_uncertainty_weights_are_optimised_and_checkpointed():
     state = wrapper.state_dict()
     fresh = build_wrapper(tiny_model(), dict(type="UncertaintyWeighting"), lr=0.5)
     fresh.load_state_dict(state)
-    assert torch.equal(fresh.balancing.log_vars, log_vars)
+    assert torch.equal(fresh.balancer.log_vars, log_vars)
     assert fresh.optimizer.state_dict()["param_groups"][1]["params"] == state["param_groups"][1]["params"]
 
 
@@ -317,15 +327,26 @@ def test_pcgrad_and_dwa_state_survive_a_checkpoint():
         fresh.load_state_dict(wrapper.state_dict())
         gram = torch.tensor([[1.0, -0.5, 0.2], [-0.5, 1.0, -0.3], [0.2, -0.3, 1.0]], dtype=torch.float64)
         if balancing["type"] == "PCGrad":
-            a, b = wrapper.balancing(gram, torch.ones(3)), fresh.balancing(gram, torch.ones(3))
+            a, b = wrapper.balancer(gram, torch.ones(3)), fresh.balancer(gram, torch.ones(3))
         else:
             losses = torch.tensor([0.4, 0.7], dtype=torch.float64)
-            a, b = wrapper.balancing(None, losses), fresh.balancing(None, losses)
+            a, b = wrapper.balancer(None, losses), fresh.balancer(None, losses)
         assert torch.equal(a.weights, b.weights)
 
 
+class _NoContractModel(BaseModel):
+    """An MMEngine model with only forward (no extract_shared / loss_by_shared)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 1, 1)
+
+    def forward(self, inputs, data_samples=None, mode="tensor"):
+        return self.conv(inputs)
+
+
 def test_models_without_the_contract_fail_with_the_missing_method():
-    model = MODELS.build(dict(type="ToyBEVSegmentor", base_channels=4))
+    model = _NoContractModel()
     wrapper = OPTIM_WRAPPERS.build(
         dict(
             type="GradBalanceOptimWrapper",

@@ -15,6 +15,7 @@ from mmengine.registry import init_default_scope
 from perception_mtl.evaluation.metrics.bev_center_ap_metric import average_precision
 from perception_mtl.registry import DATASETS, METRICS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing import config_path
+from perception_mtl.testing.two_modality import two_modality_net_cfg
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -64,7 +65,7 @@ def test_center_ap_by_hand():
 
 
 def test_model_predicts_centres_in_metres_and_maps():
-    model = MODELS.build(dict(type="TwoModalityMultiTaskNet", branch_channels=4, shared_channels=8))
+    model = MODELS.build(two_modality_net_cfg(branch_channels=4, shared_channels=8))
     head = model.heads["det"]
     # A heatmap peak at cell (row 3, col 10) with offset (0.25, 0.75) decodes to
     # x = (10.25 - 8) * 0.5, y = (3.75 - 8) * 0.5 on a 16-cell grid.
@@ -78,15 +79,50 @@ def test_model_predicts_centres_in_metres_and_maps():
     heat, offset, mask = head.targets([torch.tensor([[1.125, -2.125]])], (16, 16), "cpu")
     assert heat[0, 0, 3, 10] == 1 and mask.sum() == 1
     assert offset[0, :, 3, 10].tolist() == pytest.approx([0.25, 0.75])
+    del head.forward  # the head's own forward again
+    # The map head writes per-class probabilities on the grid of the shared feature.
+    model.eval()
+    dataset = DATASETS.build(dict(type="TwoModalityBEVDataset", num_samples=2, grid_size=16))
+    batch = model.data_preprocessor(pseudo_collate([dataset[0], dataset[1]]), False)
+    preds = model(**batch, mode="predict")
+    assert (
+        preds[0].pred_bev_seg.shape == (2, 16, 16)
+        and 0 <= preds[0].pred_bev_seg.min() <= preds[0].pred_bev_seg.max() <= 1
+    )
+
+
+def test_base_model_config_is_the_testing_helpers_default():
+    base = Config.fromfile(str(ROOT / "configs" / "_base_" / "models" / "two_modality_multitask_net.py")).model
+    assert json.dumps(base.to_dict(), sort_keys=True) == json.dumps(two_modality_net_cfg(), sort_keys=True)
+
+
+def test_init_weights_gives_encoder_and_decoder_convs_pytorchs_default_and_keeps_the_heatmap_prior():
+    torch.manual_seed(0)
+    model = MODELS.build(two_modality_net_cfg())
+    model.init_weights()
+    for part in (model.encoders, model.decoder):
+        for conv in (m for m in part.modules() if isinstance(m, torch.nn.Conv2d)):
+            fan_in = conv.weight[0].numel()
+            # PyTorch's default is uniform within 1/sqrt(fan_in); Kaiming (fan_out, normal) exceeds it.
+            assert conv.weight.abs().max() <= fan_in**-0.5, conv
+    assert model.heads["det"].out.bias[0].item() == pytest.approx(-2.19)
 
 
 def test_single_modality_and_task_subsets_and_bad_config():
-    model = MODELS.build(dict(type="TwoModalityMultiTaskNet", modalities=("lidar",), tasks=("map",)))
-    assert model.fuser is None and list(model.heads) == ["map"]
-    with pytest.raises(ValueError, match="model.tasks"):
-        MODELS.build(dict(type="TwoModalityMultiTaskNet", tasks=("occ",)))
-    with pytest.raises(ValueError, match="model.in_channels"):
-        MODELS.build(dict(type="TwoModalityMultiTaskNet", modalities=("radar",)))
+    model = MODELS.build(two_modality_net_cfg(modalities=("lidar",), tasks=("map",)))
+    assert model.fuser is None and list(model.heads) == ["map"] and model.modalities == ("lidar",)
+    cfg = two_modality_net_cfg()
+    with pytest.raises(ValueError, match="model.heads has none for \\['occ'\\]"):
+        MODELS.build(dict(cfg, tasks=("det", "occ")))
+    with pytest.raises(ValueError, match="model.fuser is required"):
+        MODELS.build(dict(cfg, fuser=None))
+    with pytest.raises(ValueError, match="model.fuser must be None"):
+        MODELS.build(dict(cfg, encoders=dict(lidar=cfg["encoders"]["lidar"])))
+    with pytest.raises(ValueError, match="model.encoders"):
+        MODELS.build(dict(cfg, encoders={}))
+    model = MODELS.build(cfg)
+    with pytest.raises(KeyError, match="inputs have no 'camera'"):
+        model(dict(lidar=torch.zeros(1, 2, 16, 16)))
 
 
 @pytest.mark.parametrize("name", ["grad_balance_two_task_ew", "grad_balance_two_task_fuller"])
@@ -100,7 +136,10 @@ def test_configs_build_their_model_and_balanced_wrapper(name):
     assert type(wrapper).__name__ == "GradBalanceOptimWrapper" and wrapper.clip_grad_kwargs
     dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, num_samples=4))
     model.train_step(pseudo_collate([dataset[i] for i in range(4)]), wrapper)
-    assert "grad_balance/cos.det.map" in wrapper.last_stats and "grad_balance/camera_lidar_ratio.after" in wrapper.last_stats
+    assert (
+        "grad_balance/cos.det.map" in wrapper.last_stats
+        and "grad_balance/camera_lidar_ratio.after" in wrapper.last_stats
+    )
 
 
 def test_benchmark_suite_reports_ratios_to_the_summed_loss():

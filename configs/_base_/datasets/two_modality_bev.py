@@ -1,5 +1,5 @@
 # Generated camera + LiDAR BEV rasters with car centres and a road map
-# (perception_mtl.datasets.TwoModalityBEVDataset); train and val use disjoint seed streams.
+# (perception_mtl.synthetic.bev_rasters.TwoModalityBEVDataset); train and val use disjoint seed streams.
 dataset_type = "TwoModalityBEVDataset"
 grid_size = 32
 

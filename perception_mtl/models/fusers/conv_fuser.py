@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -13,7 +14,7 @@ from perception_mtl.registry import MODELS
 
 @MODELS.register_module()
 class ConvFuser(BaseModule):
-    """``ReLU(BN(Conv3x3(cat(feats))))``.
+    """``ReLU(Norm(Conv3x3(cat(feats))))``, BatchNorm by default.
 
     Args:
         in_channels: channels of each modality's BEV map, in the model's modality order
@@ -23,6 +24,8 @@ class ConvFuser(BaseModule):
             so the fused model starts as the model of the other inputs and a modality that learns
             slowly (the camera, in short schedules) enters as a residual. A substitute for
             BEVFusion's initialisation of the fused model from a LiDAR-only checkpoint.
+        norm_cfg: mmcv norm config after the conv; default BatchNorm (``dict(type='BN')``).
+            ``dict(type='GN', num_groups=4)`` keeps samples independent (e.g. for DDP parity tests).
         init_cfg: MMEngine init config.
     """
 
@@ -31,6 +34,7 @@ class ConvFuser(BaseModule):
         in_channels: Sequence[int],
         out_channels: int,
         zero_init_inputs: Sequence[int] = (),
+        norm_cfg: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -43,9 +47,10 @@ class ConvFuser(BaseModule):
                 f"(in_channels has {len(self.in_channels)})"
             )
         self.zero_init_inputs = sorted(set(zero_init_inputs))
+        # A plain Sequential (not ConvModule) keeps the state-dict keys fuse.0 / fuse.1 of existing checkpoints.
         self.fuse = nn.Sequential(
             nn.Conv2d(sum(in_channels), out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            build_norm_layer(norm_cfg or dict(type="BN"), out_channels)[1],
             nn.ReLU(inplace=True),
         )
         self.zero_input_weights()

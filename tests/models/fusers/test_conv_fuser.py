@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from perception_mtl.testing.bev import model_cfg, random_batch
 from mmengine.registry import init_default_scope
 
 from perception_mtl.models.fusers.conv_fuser import ConvFuser
 from perception_mtl.registry import MODELS
+from perception_mtl.testing.bev import model_cfg, random_batch
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +47,12 @@ def test_zero_init_survives_the_model_init_and_leaves_other_weights():
 def test_zero_init_index_outside_the_inputs_names_the_key():
     with pytest.raises(ValueError, match=r"fuser.zero_init_inputs=\[2\]: indices \[2\]"):
         ConvFuser([3, 5], 4, zero_init_inputs=[2])
+
+
+def test_norm_cfg_chooses_the_norm_and_batch_norm_is_the_default():
+    assert isinstance(ConvFuser([3, 5], 8).fuse[1], torch.nn.BatchNorm2d)
+    fuser = ConvFuser([3, 5], 8, norm_cfg=dict(type="GN", num_groups=4))
+    assert isinstance(fuser.fuse[1], torch.nn.GroupNorm) and fuser.fuse[1].num_groups == 4
+    # GroupNorm keeps samples independent: a sample's output does not depend on the rest of the batch.
+    cam, lidar = torch.randn(2, 3, 6, 6), torch.randn(2, 5, 6, 6)
+    assert torch.allclose(fuser([cam, lidar])[:1], fuser([cam[:1], lidar[:1]]), atol=1e-6)
