@@ -1,4 +1,4 @@
-"""Pinhole camera geometry: projection matrices, their decomposition, vanishing points, Euler angles.
+"""Pinhole camera geometry: projection matrices, their decomposition, vanishing points.
 
 Conventions (used by the UGCL calibration head, its data and its tests):
 
@@ -10,9 +10,9 @@ Conventions (used by the UGCL calibration head, its data and its tests):
   vanishing point once dehomogenised; column 3 is the image of the world origin. A column whose
   last entry is 0 is a vanishing point at infinity (an axis parallel to the image plane).
 - Euler angles ``(pitch, yaw, roll)`` in radians about the x, y and z axes, composed about fixed
-  axes as ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``, i.e.
-  ``scipy.spatial.transform.Rotation.from_euler("xyz", [pitch, yaw, roll]).as_matrix()``.
-  The inverse returns yaw in [-pi/2, pi/2].
+  axes as ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``: the package's one convention,
+  :func:`perception_mtl.structures.rotations.euler_xyz_to_matrix_torch` ``(pitch, yaw, roll)``
+  (and its inverse ``matrix_to_euler_xyz_torch``, yaw in [-pi/2, pi/2]).
 - Road scenes (the synthetic CVGL renderer) use a world frame with the same axes as a level
   camera: X right, Y down, Z forward along the road, ground at Y = 0. A camera pitched by
   ``pitch`` has ``R = Rx(pitch)``; pitch > 0 tilts the optical axis down towards the road
@@ -53,44 +53,6 @@ def rotation_x_from_cos_sin(cos: Tensor, sin: Tensor) -> Tensor:
     zero, one = torch.zeros_like(cos), torch.ones_like(cos)
     rows = [torch.stack([one, zero, zero], -1), torch.stack([zero, cos, -sin], -1), torch.stack([zero, sin, cos], -1)]
     return torch.stack(rows, -2)
-
-
-def _rotation_y(angle: Tensor) -> Tensor:
-    c, s = torch.cos(angle), torch.sin(angle)
-    zero, one = torch.zeros_like(c), torch.ones_like(c)
-    return torch.stack(
-        [torch.stack([c, zero, s], -1), torch.stack([zero, one, zero], -1), torch.stack([-s, zero, c], -1)], -2
-    )
-
-
-def _rotation_z(angle: Tensor) -> Tensor:
-    c, s = torch.cos(angle), torch.sin(angle)
-    zero, one = torch.zeros_like(c), torch.ones_like(c)
-    return torch.stack(
-        [torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1), torch.stack([zero, zero, one], -1)], -2
-    )
-
-
-def euler_to_rotation(pitch: Tensor, yaw: Tensor, roll: Tensor) -> Tensor:
-    """(B,) angles in radians -> (B, 3, 3) ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` (scipy ``"xyz"``)."""
-    return _rotation_z(roll) @ _rotation_y(yaw) @ rotation_x(pitch)
-
-
-def rotation_to_euler(rot: Tensor) -> Tensor:
-    """Inverse of :func:`euler_to_rotation`: (B, 3, 3) -> (B, 3) ``(pitch, yaw, roll)`` radians.
-
-    Yaw is in [-pi/2, pi/2]; at gimbal lock (|yaw| = pi/2) roll is set to 0.
-    """
-    # R = Rz Ry Rx: R[2, 0] = -sin(yaw), R[2, 1] = cos(yaw) sin(pitch), R[2, 2] = cos(yaw) cos(pitch),
-    # R[1, 0] = sin(roll) cos(yaw), R[0, 0] = cos(roll) cos(yaw).
-    yaw = torch.asin((-rot[..., 2, 0]).clamp(-1.0, 1.0))
-    cos_yaw = torch.sqrt(rot[..., 2, 1] ** 2 + rot[..., 2, 2] ** 2)
-    regular = cos_yaw > 1e-9
-    pitch = torch.where(
-        regular, torch.atan2(rot[..., 2, 1], rot[..., 2, 2]), torch.atan2(-rot[..., 1, 2], rot[..., 1, 1])
-    )
-    roll = torch.where(regular, torch.atan2(rot[..., 1, 0], rot[..., 0, 0]), torch.zeros_like(yaw))
-    return torch.stack([pitch, yaw, roll], -1)
 
 
 def projection_matrix(intrinsics: Tensor, rot: Tensor, trans: Tensor) -> Tensor:

@@ -24,36 +24,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from perception_mtl.structures.rotations import euler_xyz_to_matrix, matrix_to_euler_xyz
+
 FIVE_POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
 FIVE_POINT_FLIP_ORDER = (1, 0, 2, 4, 3)
 """Index map of a horizontal flip: flipped[i] = original[FIVE_POINT_FLIP_ORDER[i]] (x mirrored)."""
 
 
-def _axis_rotations(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(..., 3, 3) Rx(pitch), Ry(yaw), Rz(roll) from angles in radians."""
-    shape = np.broadcast(yaw, pitch, roll).shape
-    rx, ry, rz = (np.zeros((*shape, 3, 3)) for _ in range(3))
-    cp, sp = np.cos(pitch), np.sin(pitch)
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    cr, sr = np.cos(roll), np.sin(roll)
-    rx[..., 0, 0] = 1.0
-    rx[..., 1, 1], rx[..., 1, 2], rx[..., 2, 1], rx[..., 2, 2] = cp, -sp, sp, cp
-    ry[..., 1, 1] = 1.0
-    ry[..., 0, 0], ry[..., 0, 2], ry[..., 2, 0], ry[..., 2, 2] = cy, sy, -sy, cy
-    rz[..., 2, 2] = 1.0
-    rz[..., 0, 0], rz[..., 0, 1], rz[..., 1, 0], rz[..., 1, 1] = cr, -sr, sr, cr
-    return rx, ry, rz
-
-
 def euler_to_matrix(yaw, pitch, roll) -> np.ndarray:
-    """Rotation matrices from Euler angles in degrees (scalars or broadcastable arrays).
+    """Rotation matrices from head-pose Euler angles in degrees (scalars or broadcastable arrays).
+
+    The package's one Euler convention (:func:`perception_mtl.structures.rotations.euler_xyz_to_matrix`)
+    with pitch about x, yaw about y and roll about z; only the argument order (that of the pose
+    arrays) and the unit (degrees) are head-pose specific.
 
     Returns:
         (..., 3, 3) float64 ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` (head frame -> camera frame).
     """
-    yaw, pitch, roll = (np.deg2rad(np.asarray(a, dtype=np.float64)) for a in (yaw, pitch, roll))
-    rx, ry, rz = _axis_rotations(yaw, pitch, roll)
-    return rz @ ry @ rx
+    pitch, yaw, roll = (np.deg2rad(np.asarray(a, dtype=np.float64)) for a in (pitch, yaw, roll))
+    return euler_xyz_to_matrix(pitch, yaw, roll)
 
 
 def matrix_to_euler(rot) -> np.ndarray:
@@ -62,13 +51,8 @@ def matrix_to_euler(rot) -> np.ndarray:
     Yaw is returned in [-90, 90] (the branch with cos(yaw) >= 0); at the gimbal lock
     (|yaw| = 90) roll is set to 0 and pitch carries the remaining rotation.
     """
-    rot = np.asarray(rot, dtype=np.float64)
-    cos_yaw = np.hypot(rot[..., 0, 0], rot[..., 1, 0])
-    singular = cos_yaw < 1e-9
-    yaw = np.arctan2(-rot[..., 2, 0], cos_yaw)
-    pitch = np.where(singular, np.arctan2(-rot[..., 1, 2], rot[..., 1, 1]), np.arctan2(rot[..., 2, 1], rot[..., 2, 2]))
-    roll = np.where(singular, 0.0, np.arctan2(rot[..., 1, 0], rot[..., 0, 0]))
-    return np.rad2deg(np.stack([yaw, pitch, roll], -1))
+    pitch_yaw_roll = np.rad2deg(matrix_to_euler_xyz(rot))
+    return pitch_yaw_roll[..., [1, 0, 2]]
 
 
 def flip_pose(poses) -> np.ndarray:

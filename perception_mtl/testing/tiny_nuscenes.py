@@ -1,10 +1,14 @@
-"""A tiny nuScenes database (v1.0-mini tables, mini_val scenes) with an mmdet3d-style info file.
+"""Tiny hand-made nuScenes-format data for unit tests (not datasets: the synthetic generator makes those).
 
-Enough for nuscenes-devkit's ``DetectionEval``: two mini_val scenes with three key frames each,
-moving ego poses, a LiDAR mounted with a 90-degree yaw (as in nuScenes) and objects of every
-detection class moving at constant velocity. The info file holds each sample's ``lidar2ego``,
-``ego2global`` and instances in the LiDAR frame (gravity-centre z, velocity), converted from
-the global annotations independently of the metric under test.
+Two writers share the parts below (schema tables, map expansion, Occ3D labels, info file):
+
+- :func:`write_tiny_nuscenes`: one sample with every file the multi-task loaders read (points,
+  a sweep, six images, map expansion, Occ3D labels) and its info file; no tables.
+- :func:`write_tiny_nuscenes_db`: the v1.0-mini tables of two mini_val scenes, enough for
+  nuscenes-devkit's ``DetectionEval``, and an info file converted independently of the metric.
+
+The table names, categories, attributes, visibility levels and map layers come from
+:mod:`perception_mtl.datasets.converters.nuscenes_schema`.
 """
 
 from __future__ import annotations
@@ -17,19 +21,33 @@ import cv2
 import numpy as np
 from pyquaternion import Quaternion
 
-CATEGORIES = {
-    "car": "vehicle.car",
-    "truck": "vehicle.truck",
-    "construction_vehicle": "vehicle.construction",
-    "bus": "vehicle.bus.rigid",
-    "trailer": "vehicle.trailer",
-    "barrier": "movable_object.barrier",
-    "motorcycle": "vehicle.motorcycle",
-    "bicycle": "vehicle.bicycle",
-    "pedestrian": "human.pedestrian.adult",
-    "traffic_cone": "movable_object.trafficcone",
+from perception_mtl.datasets.converters.nuscenes_schema import (
+    ATTRIBUTES,
+    CATEGORIES,
+    DETECTION_CLASS_OF_CATEGORY,
+    MAP_LAYERS,
+    TABLES,
+    VISIBILITY,
+)
+from perception_mtl.datasets.transforms.load_multi_view_images import NUSCENES_CAMERAS
+
+# The database's detection classes, in its label order (that of the BEVFusion configs).
+CLASSES = [
+    "car",
+    "truck",
+    "construction_vehicle",
+    "bus",
+    "trailer",
+    "barrier",
+    "motorcycle",
+    "bicycle",
+    "pedestrian",
+    "traffic_cone",
+]
+# The category each class's objects are annotated with: the first nuScenes category the devkit maps to it.
+CATEGORY_OF_CLASS = {
+    name: next(c for c, _ in CATEGORIES if DETECTION_CLASS_OF_CATEGORY.get(c) == name) for name in CLASSES
 }
-CLASSES = list(CATEGORIES)
 SIZES = {  # (w, l, h)
     "car": (1.9, 4.6, 1.7),
     "truck": (2.5, 7.0, 3.0),
@@ -42,36 +60,200 @@ SIZES = {  # (w, l, h)
     "pedestrian": (0.7, 0.7, 1.8),
     "traffic_cone": (0.4, 0.4, 1.0),
 }
-ATTRIBUTES = [
-    "vehicle.moving",
-    "vehicle.parked",
-    "vehicle.stopped",
-    "pedestrian.moving",
-    "pedestrian.standing",
-    "cycle.with_rider",
-    "cycle.without_rider",
-]
+_STATIC = ("barrier", "traffic_cone")
+
+
+# ----------------------------------------------------------------------------------- shared parts
 
 
 def _pose(yaw: float, translation) -> np.ndarray:
+    """(4, 4) transform: rotation about +z by ``yaw`` (rad), then ``translation``."""
     m = np.eye(4)
     m[:3, :3] = Quaternion(axis=[0, 0, 1], radians=yaw).rotation_matrix
     m[:3, 3] = translation
     return m
 
 
+def _vocabulary_tables() -> dict[str, list[dict]]:
+    """The category (one per class of :data:`CLASSES`), attribute and visibility tables."""
+    return dict(
+        category=[dict(token=f"cat_{name}", name=CATEGORY_OF_CLASS[name], description="") for name in CLASSES],
+        attribute=[dict(token=f"attr_{name}", name=name, description=d) for name, d in ATTRIBUTES],
+        visibility=[dict(token=token, level=level, description=d) for token, level, d in VISIBILITY],
+    )
+
+
+def _write_tables(root: str, version: str, tables: dict[str, list[dict]]) -> None:
+    """Writes every table of the schema under ``root/<version>/``; those not in ``tables`` are empty."""
+    os.makedirs(os.path.join(root, version), exist_ok=True)
+    for name in TABLES:
+        with open(os.path.join(root, version, f"{name}.json"), "w") as f:
+            json.dump(tables.get(name, []), f)
+
+
+def _write_map_expansion(root: str, location: str, layers: dict[str, list[dict]], nodes: dict) -> None:
+    """Writes ``maps/expansion/<location>.json`` (schema v1.3, 200 m canvas).
+
+    Args:
+        root: dataset root.
+        location: map name (a log's location).
+        layers: records of the semantic layers (:data:`MAP_LAYERS`) that are not empty.
+        nodes: name -> (polygon: bool, [(x, y), ...] in metres, global frame); each becomes a
+            polygon (``<name>_poly``) or a line (``<name>_line``) with nodes ``<name>_n<i>``.
+    """
+    node_records, polygons, lines = [], [], []
+    for name, (is_polygon, coords) in nodes.items():
+        tokens = [f"{name}_n{j}" for j in range(len(coords))]
+        node_records += [dict(token=t, x=x, y=y) for t, (x, y) in zip(tokens, coords)]
+        if is_polygon:
+            polygons.append(dict(token=f"{name}_poly", exterior_node_tokens=tokens, holes=[]))
+        else:
+            lines.append(dict(token=f"{name}_line", node_tokens=tokens))
+    expansion = {layer: layers.get(layer, []) for layer in MAP_LAYERS}
+    expansion.update(
+        version="1.3",
+        canvas_edge=[200.0, 200.0],
+        polygon=polygons,
+        line=lines,
+        node=node_records,
+        arcline_path_3={},
+        connectivity={},
+    )
+    os.makedirs(os.path.join(root, "maps", "expansion"), exist_ok=True)
+    with open(os.path.join(root, "maps", "expansion", f"{location}.json"), "w") as f:
+        json.dump(expansion, f)
+
+
+def _write_occ_labels(root: str, scene: str, token: str, semantics: np.ndarray) -> str:
+    """Writes Occ3D labels ``gts/<scene>/<token>/labels.npz`` (all-visible masks); returns the relative path."""
+    rel = f"gts/{scene}/{token}/labels.npz"
+    os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
+    ones = np.ones(semantics.shape, np.uint8)
+    np.savez_compressed(os.path.join(root, rel), semantics=semantics, mask_lidar=ones, mask_camera=ones)
+    return rel
+
+
+def _write_info_file(path: str, metainfo: dict, data_list: list[dict]) -> str:
+    """Writes an mmdet3d v2 info file (``{'metainfo', 'data_list'}``); returns its path."""
+    with open(path, "wb") as f:
+        pickle.dump(dict(metainfo=metainfo, data_list=data_list), f)
+    return path
+
+
+# ------------------------------------------------------------------------------------- the writers
+
+
+def write_tiny_nuscenes(root: str, token: str = "tok0") -> str:
+    """Writes one hand-made nuScenes-style sample for unit tests and returns its info file path.
+
+    Layout under ``root``: ``samples/LIDAR_TOP/<token>.pcd.bin`` (N x 5), one sweep in
+    ``sweeps/LIDAR_TOP``, six 90x160 camera images, a minimal map expansion
+    (``maps/expansion/singapore-onenorth.json``: a 40 x 20 m road segment east of the origin, a
+    walkway north of it, one lane divider) and Occ3D labels; identity lidar2ego and ego2global,
+    one car box at (10, 0).
+    """
+    rng = np.random.default_rng(0)
+    for sub in ["samples/LIDAR_TOP", "sweeps/LIDAR_TOP"] + [f"samples/{c}" for c in NUSCENES_CAMERAS]:
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    points = np.concatenate([rng.uniform(-30, 30, (500, 3)), rng.uniform(0, 1, (500, 1)), np.zeros((500, 1))], 1)
+    points.astype(np.float32).tofile(os.path.join(root, "samples/LIDAR_TOP", f"{token}.pcd.bin"))
+    points[:100].astype(np.float32).tofile(os.path.join(root, "sweeps/LIDAR_TOP", f"{token}_sweep.pcd.bin"))
+    eye = np.eye(4).tolist()
+    images = {}
+    for i, cam in enumerate(NUSCENES_CAMERAS):
+        cv2.imwrite(os.path.join(root, f"samples/{cam}", f"{token}.jpg"), np.full((90, 160, 3), 40 * i, np.uint8))
+        yaw = np.deg2rad(60 * i)
+        cam2lidar = np.eye(4)
+        # Camera axes (x right, y down, z forward) expressed in the LiDAR frame, looking along `yaw`.
+        forward = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+        right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
+        cam2lidar[:3, :3] = np.stack([right, [0.0, 0.0, -1.0], forward], 1)
+        images[cam] = dict(
+            img_path=f"{token}.jpg",
+            cam2img=[[80.0, 0.0, 80.0], [0.0, 80.0, 45.0], [0.0, 0.0, 1.0]],
+            lidar2cam=np.linalg.inv(cam2lidar).tolist(),
+            cam2ego=cam2lidar.tolist(),
+            sample_data_token=f"{token}_{cam}",
+            timestamp=1.0,
+        )
+    semantics = np.full((200, 200, 16), 17, np.uint8)
+    semantics[122:128, 97:103, 2:6] = 1  # the car at (10, 0)
+    occ_path = _write_occ_labels(root, "scene-0001", token, semantics)
+    _write_map_expansion(
+        root,
+        "singapore-onenorth",
+        layers=dict(
+            road_segment=[dict(token="road", polygon_token="road_poly", is_intersection=False, drivable_area_token="")],
+            walkway=[dict(token="walk", polygon_token="walk_poly")],
+            lane_divider=[dict(token="div", line_token="divider_line", lane_divider_segments=[])],
+        ),
+        nodes=dict(
+            road=(True, [(0.0, -10.0), (40.0, -10.0), (40.0, 10.0), (0.0, 10.0)]),
+            walk=(True, [(0.0, 10.0), (40.0, 10.0), (40.0, 14.0), (0.0, 14.0)]),
+            divider=(False, [(0.0, 0.0), (40.0, 0.0)]),
+        ),
+    )
+    sweep_code = np.eye(4)  # mmdet3d's [R^T | -t] encoding; identity = the sweep sensor is the key LiDAR
+    info = dict(
+        sample_idx=0,
+        token=token,
+        timestamp=1.0,
+        ego2global=eye,
+        map_location="singapore-onenorth",
+        scene_token="scene-0001",
+        occ_path=occ_path,
+        lidar_points=dict(num_pts_feats=5, lidar_path=f"{token}.pcd.bin", lidar2ego=eye),
+        lidar_sweeps=[
+            dict(
+                lidar_points=dict(
+                    lidar_path=f"sweeps/LIDAR_TOP/{token}_sweep.pcd.bin", lidar2sensor=sweep_code.tolist()
+                ),
+                ego2global=eye,
+                timestamp=0.95,
+                sample_data_token=f"{token}_sweep",
+            )
+        ],
+        images=images,
+        instances=[
+            dict(
+                bbox_3d=[10.0, 0.0, 0.0, 4.5, 1.9, 1.6, 0.0],  # mmdet3d infos: z is the box centre
+                bbox_label=0,
+                bbox_label_3d=0,
+                velocity=[1.0, 0.0],
+                num_lidar_pts=5,
+                num_radar_pts=0,
+                bbox_3d_isvalid=True,
+            )
+        ],
+    )
+    metainfo = dict(categories={"car": 0}, dataset="nuscenes", version="v1.0-mini", info_version="1.1")
+    return _write_info_file(os.path.join(root, "tiny_infos.pkl"), metainfo, [info])
+
+
+def _attribute_tokens(name: str, speed: float) -> list[str]:
+    """The annotation's attribute tokens: moving or not, by class."""
+    if name in _STATIC:
+        return []
+    if name == "pedestrian":
+        return ["attr_pedestrian.moving" if speed > 0.2 else "attr_pedestrian.standing"]
+    if name in ("bicycle", "motorcycle"):
+        return ["attr_cycle.with_rider" if speed > 0.2 else "attr_cycle.without_rider"]
+    return ["attr_vehicle.moving" if speed > 0.2 else "attr_vehicle.parked"]
+
+
 def write_tiny_nuscenes_db(root: str, seed: int = 0) -> str:
-    """Writes the tables under ``root/v1.0-mini`` and ``root/tiny_infos_val.pkl``; returns the info path."""
+    """Writes a tiny nuScenes database and its info file; returns the info file path.
+
+    Two mini_val scenes (scene-0103, scene-0916) of three key frames 0.5 s apart, moving ego poses,
+    a LiDAR mounted with a -90 degree yaw (as in nuScenes) and two objects of every class of
+    :data:`CLASSES` moving at constant velocity (barriers and cones static). Writes the tables
+    under ``root/v1.0-mini`` and ``root/tiny_infos_val.pkl``, whose LiDAR-frame instances
+    (gravity-centre z, velocity) are converted from the global annotations independently of the
+    metric under test.
+    """
     rng = np.random.default_rng(seed)
-    tables: dict[str, list] = {name: [] for name in (
-        "category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
-        "scene", "sample", "sample_data", "sample_annotation", "map",
-    )}  # fmt: skip
-    for name in CLASSES:
-        tables["category"].append(dict(token=f"cat_{name}", name=CATEGORIES[name], description=""))
-    for name in ATTRIBUTES:
-        tables["attribute"].append(dict(token=f"attr_{name}", name=name, description=""))
-    tables["visibility"] = [dict(token=str(i), level=f"v{i}", description="") for i in range(1, 5)]
+    tables: dict[str, list] = {name: [] for name in TABLES}
+    tables.update(_vocabulary_tables())
     tables["sensor"].append(dict(token="sensor_lidar", channel="LIDAR_TOP", modality="lidar"))
     # nuScenes' LiDAR x axis points to the ego's right: a -90 degree yaw, plus an offset.
     lidar2ego = _pose(-np.pi / 2, [0.94, 0.0, 1.84])
@@ -97,16 +279,15 @@ def write_tiny_nuscenes_db(root: str, seed: int = 0) -> str:
         objects = []
         for name in CLASSES:
             for _ in range(2):
-                radius = rng.uniform(8, 25 if name in ("barrier", "traffic_cone") else 35)
+                radius = rng.uniform(8, 25 if name in _STATIC else 35)
                 angle = rng.uniform(-np.pi, np.pi)
-                static = name in ("barrier", "traffic_cone")
                 objects.append(
                     dict(
                         name=name,
                         instance=f"inst_{scene_name}_{len(objects)}",
                         offset=np.array([radius * np.cos(angle), radius * np.sin(angle)]),
                         yaw=rng.uniform(-np.pi, np.pi),
-                        velocity=np.zeros(2) if static else rng.uniform(-4, 4, 2),
+                        velocity=np.zeros(2) if name in _STATIC else rng.uniform(-4, 4, 2),
                     )
                 )
         samples = [f"{scene_name}_s{i}" for i in range(3)]
@@ -177,21 +358,12 @@ def write_tiny_nuscenes_db(root: str, seed: int = 0) -> str:
                 xy = ego_start + obj["offset"] + obj["velocity"] * t
                 centre = np.array([*xy, 1.0 + h / 2])
                 rotation = Quaternion(axis=[0, 0, 1], radians=obj["yaw"])
-                speed = float(np.hypot(*obj["velocity"]))
-                if obj["name"] in ("barrier", "traffic_cone"):
-                    attrs = []
-                elif obj["name"] == "pedestrian":
-                    attrs = ["attr_pedestrian.moving" if speed > 0.2 else "attr_pedestrian.standing"]
-                elif obj["name"] in ("bicycle", "motorcycle"):
-                    attrs = ["attr_cycle.with_rider" if speed > 0.2 else "attr_cycle.without_rider"]
-                else:
-                    attrs = ["attr_vehicle.moving" if speed > 0.2 else "attr_vehicle.parked"]
                 tables["sample_annotation"].append(
                     dict(
                         token=f"{obj['instance']}_a{i}",
                         sample_token=token,
                         instance_token=obj["instance"],
-                        attribute_tokens=attrs,
+                        attribute_tokens=_attribute_tokens(obj["name"], float(np.hypot(*obj["velocity"]))),
                         visibility_token="4",
                         translation=centre.tolist(),
                         size=[w, length, h],
@@ -223,134 +395,8 @@ def write_tiny_nuscenes_db(root: str, seed: int = 0) -> str:
                     instances=instances,
                 )
             )
-    os.makedirs(os.path.join(root, "v1.0-mini"), exist_ok=True)
+    _write_tables(root, "v1.0-mini", tables)
     os.makedirs(os.path.join(root, "maps"), exist_ok=True)
     cv2.imwrite(os.path.join(root, "maps", "none.png"), np.zeros((8, 8), np.uint8))  # the devkit opens it
-    for name, rows in tables.items():
-        with open(os.path.join(root, "v1.0-mini", f"{name}.json"), "w") as f:
-            json.dump(rows, f)
-    path = os.path.join(root, "tiny_infos_val.pkl")
-    with open(path, "wb") as f:
-        pickle.dump(dict(metainfo=dict(classes=CLASSES, version="v1.0-mini"), data_list=infos), f)
-    return path
-
-
-def write_tiny_nuscenes(root: str, token: str = "tok0") -> str:
-    """Writes one hand-made nuScenes-style sample for unit tests and returns its info file path.
-
-    Layout under ``root``: ``samples/LIDAR_TOP/<token>.pcd.bin`` (N x 5), one sweep in
-    ``sweeps/LIDAR_TOP``, six 90x160 camera images, a minimal map expansion
-    (``maps/expansion/singapore-onenorth.json``: a 40 x 20 m road segment east of the origin, a
-    walkway north of it, one lane divider) and Occ3D labels; identity lidar2ego and ego2global,
-    one car box at (10, 0). Not a dataset: the synthetic generator makes those.
-    """
-    import json
-    import os
-    import pickle
-
-    import cv2
-    import numpy as np
-
-    from perception_mtl.datasets.transforms.load_multi_view_images import NUSCENES_CAMERAS
-
-    rng = np.random.default_rng(0)
-    for sub in ["samples/LIDAR_TOP", "sweeps/LIDAR_TOP", "maps/expansion", f"gts/scene-0001/{token}"] + [
-        f"samples/{c}" for c in NUSCENES_CAMERAS
-    ]:
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-    points = np.concatenate([rng.uniform(-30, 30, (500, 3)), rng.uniform(0, 1, (500, 1)), np.zeros((500, 1))], 1)
-    points.astype(np.float32).tofile(os.path.join(root, "samples/LIDAR_TOP", f"{token}.pcd.bin"))
-    points[:100].astype(np.float32).tofile(os.path.join(root, "sweeps/LIDAR_TOP", f"{token}_sweep.pcd.bin"))
-    eye = np.eye(4).tolist()
-    images = {}
-    for i, cam in enumerate(NUSCENES_CAMERAS):
-        cv2.imwrite(os.path.join(root, f"samples/{cam}", f"{token}.jpg"), np.full((90, 160, 3), 40 * i, np.uint8))
-        yaw = np.deg2rad(60 * i)
-        cam2lidar = np.eye(4)
-        # Camera axes (x right, y down, z forward) expressed in the LiDAR frame, looking along `yaw`.
-        forward = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-        right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
-        cam2lidar[:3, :3] = np.stack([right, [0.0, 0.0, -1.0], forward], 1)
-        images[cam] = dict(
-            img_path=f"{token}.jpg",
-            cam2img=[[80.0, 0.0, 80.0], [0.0, 80.0, 45.0], [0.0, 0.0, 1.0]],
-            lidar2cam=np.linalg.inv(cam2lidar).tolist(),
-            cam2ego=cam2lidar.tolist(),
-            sample_data_token=f"{token}_{cam}",
-            timestamp=1.0,
-        )
-    semantics = np.full((200, 200, 16), 17, np.uint8)
-    semantics[122:128, 97:103, 2:6] = 1  # the car at (10, 0)
-    ones = np.ones((200, 200, 16), np.uint8)
-    np.savez_compressed(
-        os.path.join(root, f"gts/scene-0001/{token}/labels.npz"), semantics=semantics, mask_lidar=ones, mask_camera=ones
-    )
-    nodes = {
-        "road": [(0.0, -10.0), (40.0, -10.0), (40.0, 10.0), (0.0, 10.0)],
-        "walk": [(0.0, 10.0), (40.0, 10.0), (40.0, 14.0), (0.0, 14.0)],
-        "divider": [(0.0, 0.0), (40.0, 0.0)],
-    }
-    node_records, polygons, lines = [], [], []
-    for name, coords in nodes.items():
-        tokens = []
-        for j, (x, y) in enumerate(coords):
-            tokens.append(f"{name}_n{j}")
-            node_records.append(dict(token=tokens[-1], x=x, y=y))
-        if name == "divider":
-            lines.append(dict(token=f"{name}_line", node_tokens=tokens))
-        else:
-            polygons.append(dict(token=f"{name}_poly", exterior_node_tokens=tokens, holes=[]))
-    empty_layers = ["drivable_area", "road_block", "lane", "ped_crossing", "stop_line", "carpark_area"]
-    expansion = {layer: [] for layer in empty_layers + ["road_divider", "traffic_light", "lane_connector"]}
-    expansion.update(
-        version="1.3",
-        canvas_edge=[200.0, 200.0],
-        polygon=polygons,
-        line=lines,
-        node=node_records,
-        road_segment=[dict(token="road", polygon_token="road_poly", is_intersection=False, drivable_area_token="")],
-        walkway=[dict(token="walk", polygon_token="walk_poly")],
-        lane_divider=[dict(token="div", line_token="divider_line", lane_divider_segments=[])],
-        arcline_path_3={},
-        connectivity={},
-    )
-    with open(os.path.join(root, "maps/expansion/singapore-onenorth.json"), "w") as f:
-        json.dump(expansion, f)
-    sweep_code = np.eye(4)  # mmdet3d's [R^T | -t] encoding; identity = the sweep sensor is the key LiDAR
-    info = dict(
-        sample_idx=0,
-        token=token,
-        timestamp=1.0,
-        ego2global=eye,
-        map_location="singapore-onenorth",
-        scene_token="scene-0001",
-        occ_path=f"gts/scene-0001/{token}/labels.npz",
-        lidar_points=dict(num_pts_feats=5, lidar_path=f"{token}.pcd.bin", lidar2ego=eye),
-        lidar_sweeps=[
-            dict(
-                lidar_points=dict(
-                    lidar_path=f"sweeps/LIDAR_TOP/{token}_sweep.pcd.bin", lidar2sensor=sweep_code.tolist()
-                ),
-                ego2global=eye,
-                timestamp=0.95,
-                sample_data_token=f"{token}_sweep",
-            )
-        ],
-        images=images,
-        instances=[
-            dict(
-                bbox_3d=[10.0, 0.0, 0.0, 4.5, 1.9, 1.6, 0.0],  # mmdet3d infos: z is the box centre
-                bbox_label=0,
-                bbox_label_3d=0,
-                velocity=[1.0, 0.0],
-                num_lidar_pts=5,
-                num_radar_pts=0,
-                bbox_3d_isvalid=True,
-            )
-        ],
-    )
-    metainfo = dict(categories={"car": 0}, dataset="nuscenes", version="v1.0-mini", info_version="1.1")
-    path = os.path.join(root, "tiny_infos.pkl")
-    with open(path, "wb") as f:
-        pickle.dump(dict(metainfo=metainfo, data_list=[info]), f)
-    return path
+    metainfo = dict(classes=CLASSES, version="v1.0-mini")
+    return _write_info_file(os.path.join(root, "tiny_infos_val.pkl"), metainfo, infos)

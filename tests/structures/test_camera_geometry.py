@@ -2,7 +2,6 @@
 
 import cv2
 import numpy as np
-import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -10,12 +9,10 @@ from perception_mtl.structures.camera_geometry import (
     axis_planes,
     camera_centre,
     decompose_projection_matrix,
-    euler_to_rotation,
     intrinsic_matrix,
     project_points,
     projection_matrix,
     projection_matrix_np,
-    rotation_to_euler,
     rotation_x,
     rotation_x_from_cos_sin,
     vanishing_directions,
@@ -120,25 +117,6 @@ def test_pitch_only_road_camera_has_the_documented_vanishing_points():
     assert not torch.isfinite(vps[0, 0]).all()  # the lateral axis is parallel to the image plane
     optical_axis_world = rotation_x(pitch)[0].T @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
     assert optical_axis_world[1] > 0  # pointing down (world Y is down)
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_euler_matches_scipy_and_round_trips(seed):
-    rng = np.random.default_rng(seed)
-    angles = np.stack(
-        [
-            rng.uniform(-np.pi, np.pi, 100),
-            rng.uniform(-np.pi / 2 + 1e-3, np.pi / 2 - 1e-3, 100),
-            rng.uniform(-np.pi, np.pi, 100),
-        ],
-        1,
-    )
-    ours = euler_to_rotation(*torch.from_numpy(angles).unbind(-1))
-    np.testing.assert_allclose(ours.numpy(), Rotation.from_euler("xyz", angles).as_matrix(), atol=1e-12)
-    back = rotation_to_euler(ours).numpy()
-    np.testing.assert_allclose(back, angles, atol=1e-9)
-    np.testing.assert_allclose(back, Rotation.from_matrix(ours.numpy()).as_euler("xyz"), atol=1e-9)
-    torch.testing.assert_close(euler_to_rotation(*torch.from_numpy(back).unbind(-1)), ours)
 
 
 def test_cos_sin_rotation_is_orthonormal_only_on_the_unit_circle():

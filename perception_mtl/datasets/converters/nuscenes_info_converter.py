@@ -46,56 +46,15 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from mmdet3d.datasets import NuScenesDataset
 from pyquaternion import Quaternion
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
-from perception_mtl.datasets.converters.nuscenes_schema import OBJECT_CATEGORIES
+from perception_mtl.datasets.converters.nuscenes_schema import DETECTION_CLASS_OF_CATEGORY, OBJECT_CATEGORIES, TABLES
 
 CAMERA_TYPES = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
-CLASSES = (
-    "car",
-    "truck",
-    "trailer",
-    "bus",
-    "construction_vehicle",
-    "bicycle",
-    "motorcycle",
-    "pedestrian",
-    "traffic_cone",
-    "barrier",
-)
-# nuScenes category -> detection class (the devkit's mapping, as mmdet3d's NuScenesNameMapping).
-NAME_MAPPING = {
-    "movable_object.barrier": "barrier",
-    "vehicle.bicycle": "bicycle",
-    "vehicle.bus.bendy": "bus",
-    "vehicle.bus.rigid": "bus",
-    "vehicle.car": "car",
-    "vehicle.construction": "construction_vehicle",
-    "vehicle.motorcycle": "motorcycle",
-    "human.pedestrian.adult": "pedestrian",
-    "human.pedestrian.child": "pedestrian",
-    "human.pedestrian.construction_worker": "pedestrian",
-    "human.pedestrian.police_officer": "pedestrian",
-    "movable_object.trafficcone": "traffic_cone",
-    "vehicle.trailer": "trailer",
-    "vehicle.truck": "truck",
-}
-_TABLES = (
-    "category",
-    "attribute",
-    "visibility",
-    "instance",
-    "sensor",
-    "calibrated_sensor",
-    "ego_pose",
-    "log",
-    "scene",
-    "sample",
-    "sample_data",
-    "sample_annotation",
-    "map",
-)
+# The detection classes and their label order: those of mmdet3d's NuScenesDataset.
+CLASSES: tuple[str, ...] = tuple(NuScenesDataset.METAINFO["classes"])
 
 
 class NuScenesDataError(BadSampleError):
@@ -317,7 +276,7 @@ class NuScenesInfoConverter:
                     f"unknown category {name!r} (annotation {ann['token']})", self._table("category"), token
                 )
             box = by_token[ann["token"]]
-            det_name = NAME_MAPPING.get(name, name)
+            det_name = DETECTION_CLASS_OF_CATEGORY.get(name, name)
             if det_name in CLASSES:
                 label = CLASSES.index(det_name)
             else:
@@ -376,7 +335,7 @@ class NuScenesInfoConverter:
     def _diagnose(self, table_root: str, err: Exception) -> None:
         """Finds the table behind a devkit load failure and raises an error naming it."""
         tables = {}
-        for name in _TABLES:
+        for name in TABLES:
             path = osp.join(table_root, f"{name}.json")
             if not osp.isfile(path):
                 raise NuScenesDataError("table missing", path) from err

@@ -1,6 +1,49 @@
-"""Fixed vocabularies of the nuScenes schema (v1.0): categories, attributes, visibility levels."""
+"""Fixed vocabularies of the nuScenes schema (v1.0): tables, categories, attributes, visibility levels.
+
+The one home of these constants for the converter, the synthetic writer and the test writers.
+The category -> detection-class mapping is the devkit's (``category_to_detection_name``), not a
+copy; the rest is hand-written because the devkit does not expose it as data (its table list is
+set per ``NuScenes`` instance, its category descriptions live only in the released tables).
+"""
 
 from __future__ import annotations
+
+from nuscenes.eval.detection.utils import category_to_detection_name
+
+# The tables of a version folder (``<root>/<version>/<table>.json``), in the order NuScenes loads them.
+TABLES: tuple[str, ...] = (
+    "category",
+    "attribute",
+    "visibility",
+    "instance",
+    "sensor",
+    "calibrated_sensor",
+    "ego_pose",
+    "log",
+    "scene",
+    "sample",
+    "sample_data",
+    "sample_annotation",
+    "map",
+)
+
+# The semantic layers of a map expansion (``maps/expansion/<location>.json``, schema v1.3); besides
+# them the file holds the geometric layers ``node``, ``line``, ``polygon`` and ``arcline_path_3``,
+# ``connectivity``, ``canvas_edge`` and ``version``.
+MAP_LAYERS: tuple[str, ...] = (
+    "drivable_area",
+    "road_segment",
+    "road_block",
+    "lane",
+    "ped_crossing",
+    "walkway",
+    "stop_line",
+    "carpark_area",
+    "road_divider",
+    "lane_divider",
+    "traffic_light",
+    "lane_connector",
+)
 
 # (name, description), in the order of the nuScenes-lidarseg category index (0..31).
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -49,6 +92,12 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
 
 # The categories that sample_annotation may use (the 23 object classes of nuScenes).
 OBJECT_CATEGORIES = frozenset(name for name, _ in CATEGORIES[1:24])
+
+# Category -> nuScenes detection class, for the categories the devkit maps (14 of the 23 object
+# categories; e.g. strollers, wheelchairs and animals have no detection class).
+DETECTION_CLASS_OF_CATEGORY: dict[str, str] = {
+    name: category_to_detection_name(name) for name, _ in CATEGORIES if category_to_detection_name(name) is not None
+}
 
 ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("vehicle.moving", "Vehicle is moving."),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from mmdet3d.evaluation.metrics.nuscenes_metric import NuScenesMetric
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from pyquaternion import Quaternion
@@ -18,25 +19,20 @@ from pyquaternion import Quaternion
 from perception_mtl.datasets.transforms.bev_aug import transform_boxes
 from perception_mtl.registry import METRICS
 
+# Attribute of a class when its speed does not decide it (static classes have none): mmdet3d's.
+DEFAULT_ATTRIBUTE: dict[str, str] = dict(NuScenesMetric.DefaultAttribute)
 VEHICLES = ("car", "truck", "bus", "trailer", "construction_vehicle")
 CYCLES = ("bicycle", "motorcycle")
-# Attribute of a class when its speed does not decide it (static classes have none).
-DEFAULT_ATTRIBUTE = {
-    "car": "vehicle.parked",
-    "truck": "vehicle.parked",
-    "trailer": "vehicle.parked",
-    "construction_vehicle": "vehicle.parked",
-    "bus": "vehicle.moving",
-    "pedestrian": "pedestrian.moving",
-    "bicycle": "cycle.without_rider",
-    "motorcycle": "cycle.without_rider",
-    "barrier": "",
-    "traffic_cone": "",
-}
 
 
 def attribute_from_speed(name: str, speed: float, moving_speed: float) -> str:
-    """nuScenes attribute guessed from class and speed (m/s), as detectors without an attribute head do."""
+    """nuScenes attribute guessed from class and speed (m/s), as detectors without an attribute head do.
+
+    The rule of mmdet3d's ``NuScenesMetric`` (moving vehicles and ridden cycles above the speed,
+    standing pedestrians and stopped buses below, else :data:`DEFAULT_ATTRIBUTE`); written out here
+    because mmdet3d keeps it inside its box formatter, which works on its own box type and a fixed
+    0.2 m/s threshold.
+    """
     if speed > moving_speed:
         if name in VEHICLES:
             return "vehicle.moving"

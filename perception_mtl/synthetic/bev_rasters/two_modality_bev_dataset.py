@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
-from torch.utils.data import Dataset
 
 from perception_mtl.registry import DATASETS
+from perception_mtl.synthetic.seeded_dataset import SeededGeneratedDataset
 
-_SPLIT_SEED_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_003}
 _CAR_SIZE = (4.6, 1.9)  # nuScenes car length, width (m)
 _CAR_HEIGHT = 1.6
 _KERB_HEIGHT = 0.15
@@ -27,7 +26,7 @@ _COLOURS = {"grass": (0.25, 0.42, 0.20), "road": (0.32, 0.32, 0.34), "walkway": 
 
 
 @DATASETS.register_module()
-class TwoModalityBEVDataset(Dataset):
+class TwoModalityBEVDataset(SeededGeneratedDataset):
     """Scenes of one or two crossing roads with walkways and cars, seen by a camera and a LiDAR.
 
     Frame: BEV grid centred on the ego sensor, x along columns, y along rows, cell ``cell_m``.
@@ -44,7 +43,7 @@ class TwoModalityBEVDataset(Dataset):
         gt_bev_seg (2, S, S): drivable area and walkway masks in {0, 1}.
 
     Args:
-        split: 'train', 'val' or 'test' (disjoint seed streams).
+        split: 'train', 'val' or 'test' (disjoint seed streams, see :class:`SeededGeneratedDataset`).
         num_samples: samples in the split.
         grid_size: cells per side (S).
         cell_m: cell size in metres.
@@ -63,28 +62,18 @@ class TwoModalityBEVDataset(Dataset):
         max_objects: int = 5,
         seed: int = 0,
     ) -> None:
-        if split not in _SPLIT_SEED_OFFSET:
-            raise ValueError(f"TwoModalityBEVDataset: split must be one of {list(_SPLIT_SEED_OFFSET)}, got {split!r}")
-        if num_samples <= 0 or grid_size < 16 or max_objects < 1 or cell_m <= 0:
+        super().__init__(split, num_samples, seed)
+        if grid_size < 16 or max_objects < 1 or cell_m <= 0:
             raise ValueError(
-                "TwoModalityBEVDataset: need num_samples > 0, grid_size >= 16, max_objects >= 1, cell_m > 0; got "
-                f"num_samples={num_samples}, grid_size={grid_size}, max_objects={max_objects}, cell_m={cell_m}"
+                "TwoModalityBEVDataset: need grid_size >= 16, max_objects >= 1, cell_m > 0; got "
+                f"grid_size={grid_size}, max_objects={max_objects}, cell_m={cell_m}"
             )
-        self.split = split
-        self.num_samples = num_samples
         self.grid_size = grid_size
         self.cell_m = float(cell_m)
         self.max_objects = max_objects
-        self.seed = seed + _SPLIT_SEED_OFFSET[split]
-        self.metainfo = dict(self.METAINFO)
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"TwoModalityBEVDataset({self.split}): index {index} out of range {self.num_samples}")
-        camera, lidar, centers, masks = self._generate(np.random.default_rng(self.seed + index))
+    def generate(self, index: int, rng: np.random.Generator) -> dict:
+        camera, lidar, centers, masks = self._generate(rng)
         sample = BaseDataElement(
             metainfo=dict(sample_idx=index, split=self.split, cell_m=self.cell_m, grid_size=self.grid_size)
         )

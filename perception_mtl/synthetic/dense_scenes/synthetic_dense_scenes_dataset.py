@@ -22,14 +22,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
-from torch.utils.data import Dataset
 
 from perception_mtl.registry import DATASETS
+from perception_mtl.synthetic.seeded_dataset import SeededGeneratedDataset
 
 CLASSES = ("sky", "ground", "box", "ball", "pillar")
 _SKY, _GROUND, _BOX, _BALL, _PILLAR = range(len(CLASSES))
 _OBJECT_FREQ = {_BOX: 0.4, _BALL: 0.35, _PILLAR: 0.25}
-_SPLIT_SEED_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_003}
 _GROUND_RANGE_M = 40.0
 _CREASE_COS = float(np.cos(np.deg2rad(40.0)))
 
@@ -191,14 +190,14 @@ def render_scene(rng: np.random.Generator, height: int, width: int, max_objects:
 
 
 @DATASETS.register_module()
-class SyntheticDenseScenes(Dataset):
+class SyntheticDenseScenes(SeededGeneratedDataset):
     """Generated images with semantic segmentation, depth and edge targets (see the module docstring).
 
     Each item is ``dict(inputs=(3, H, W) uint8 RGB tensor, data_samples=BaseDataElement)`` with
     ``gt_sem_seg`` (H, W) int64, ``gt_depth`` (H, W) float32 and ``gt_edge`` (H, W) float32.
 
     Args:
-        split: 'train', 'val' or 'test'; selects a disjoint seed stream.
+        split: 'train', 'val' or 'test'; selects a disjoint seed stream (:class:`SeededGeneratedDataset`).
         num_samples: samples in the split.
         img_size: image height and width in pixels (>= 16).
         max_objects: at most this many objects per scene (>= 2).
@@ -210,31 +209,16 @@ class SyntheticDenseScenes(Dataset):
     def __init__(
         self, split: str = "train", num_samples: int = 1024, img_size: int = 64, max_objects: int = 6, seed: int = 0
     ) -> None:
-        if split not in _SPLIT_SEED_OFFSET:
-            raise ValueError(f"SyntheticDenseScenes: split must be one of {list(_SPLIT_SEED_OFFSET)}, got {split!r}")
-        if not 1 <= num_samples <= _SPLIT_SEED_OFFSET["val"]:
-            # More would let a split's seed stream run into the next split's.
-            raise ValueError(
-                f"SyntheticDenseScenes: num_samples must be in [1, {_SPLIT_SEED_OFFSET['val']}], got {num_samples}"
-            )
+        super().__init__(split, num_samples, seed)
         if img_size < 16:
             raise ValueError(f"SyntheticDenseScenes: img_size must be >= 16, got {img_size}")
         if max_objects < 2:
             raise ValueError(f"SyntheticDenseScenes: max_objects must be >= 2, got {max_objects}")
-        self.split = split
-        self.num_samples = num_samples
         self.img_size = img_size
         self.max_objects = max_objects
-        self.seed = seed + _SPLIT_SEED_OFFSET[split]
-        self.metainfo = dict(self.METAINFO)
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"SyntheticDenseScenes({self.split}): index {index} out of range {self.num_samples}")
-        scene = render_scene(np.random.default_rng(self.seed + index), self.img_size, self.img_size, self.max_objects)
+    def generate(self, index: int, rng: np.random.Generator) -> dict:
+        scene = render_scene(rng, self.img_size, self.img_size, self.max_objects)
         sample = BaseDataElement(
             metainfo=dict(sample_idx=index, split=self.split, img_shape=(self.img_size, self.img_size))
         )

@@ -1,7 +1,8 @@
 """Small rigid-geometry helpers shared by the synthetic world, its sensors and the writers.
 
 Frames follow nuScenes: right-handed, z up; yaw is measured counter-clockwise from +x about +z.
-Quaternions are (w, x, y, z) lists as in the nuScenes tables.
+Quaternions are (w, x, y, z) lists as in the nuScenes tables. Euler angles have one home,
+:mod:`perception_mtl.structures.rotations` (yaw, pitch, roll here = ``euler_xyz_to_matrix(roll, pitch, yaw)``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,6 @@ def rotation_z(yaw: float | np.ndarray) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     zeros, ones = np.zeros_like(c), np.ones_like(c)
     return np.stack([np.stack([c, -s, zeros], -1), np.stack([s, c, zeros], -1), np.stack([zeros, zeros, ones], -1)], -2)
-
-
-def rotation_from_euler_zyx(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """(3, 3) rotation R = Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
-    return rz @ ry @ rx
 
 
 def matrix_to_quaternion(rotation: np.ndarray) -> list[float]:

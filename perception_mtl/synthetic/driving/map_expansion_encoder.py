@@ -14,22 +14,9 @@ import hashlib
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
-from .city_map import CityMap
+from perception_mtl.datasets.converters.nuscenes_schema import MAP_LAYERS
 
-_LAYERS = (
-    "drivable_area",
-    "road_segment",
-    "road_block",
-    "lane",
-    "ped_crossing",
-    "walkway",
-    "stop_line",
-    "carpark_area",
-    "road_divider",
-    "lane_divider",
-    "traffic_light",
-    "lane_connector",
-)
+from .city_map import CityMap
 
 
 class MapExpansionEncoder:
@@ -54,7 +41,7 @@ class MapExpansionEncoder:
         """The JSON-ready map dictionary."""
         city = self.city
         out: dict = {"version": "1.3", "canvas_edge": [float(v) for v in city.canvas_edge]}
-        for name in _LAYERS:
+        for name in MAP_LAYERS:
             out[name] = []
         tok = self.token
         da = city.layers["drivable_area"][0]

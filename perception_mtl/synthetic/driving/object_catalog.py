@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception_mtl.datasets.converters.nuscenes_schema import DETECTION_CLASS_OF_CATEGORY
+
 # Occ3D-nuScenes label ids (0..16 from nuScenes-lidarseg's 16 classes, 17 = free).
 OCC_OTHERS, OCC_CAR, OCC_TRUCK, OCC_TRAILER, OCC_BUS, OCC_CONSTRUCTION = 0, 1, 2, 3, 4, 5
 OCC_BICYCLE, OCC_MOTORCYCLE, OCC_PEDESTRIAN, OCC_CONE, OCC_BARRIER = 6, 7, 8, 9, 10
@@ -69,8 +71,8 @@ class ObjectClassSpec:
     """A nuScenes category as the generator draws it.
 
     Attributes:
-        category: nuScenes category name (e.g. 'vehicle.car'); the devkit maps it to a detection name.
-        detection_name: the nuScenes detection class.
+        category: nuScenes category name (e.g. 'vehicle.car'); its detection class is the devkit's
+            mapping (:attr:`detection_name`).
         size_mean: mean (l, w, h) in metres.
         size_std: standard deviation of (l, w, h).
         occ_label: Occ3D label id.
@@ -81,7 +83,6 @@ class ObjectClassSpec:
     """
 
     category: str
-    detection_name: str
     size_mean: tuple[float, float, float]
     size_std: tuple[float, float, float]
     occ_label: int
@@ -89,6 +90,11 @@ class ObjectClassSpec:
     palette: tuple[tuple[float, float, float], ...]
     reflectivity: float = 20.0
     ridden_parts: tuple[PartSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def detection_name(self) -> str:
+        """The nuScenes detection class of :attr:`category` (nuscenes-devkit's mapping)."""
+        return DETECTION_CLASS_OF_CATEGORY[self.category]
 
 
 # Fixed looks (RGB 0..1, LiDAR reflectivity).
@@ -196,10 +202,9 @@ _BARRIER_PARTS = (
 CLASS_SPECS: dict[str, ObjectClassSpec] = {
     spec.category: spec
     for spec in (
-        ObjectClassSpec("vehicle.car", "car", (4.62, 1.95, 1.73), (0.45, 0.18, 0.22), OCC_CAR, _CAR_PARTS, CAR_PAINT),
+        ObjectClassSpec("vehicle.car", (4.62, 1.95, 1.73), (0.45, 0.18, 0.22), OCC_CAR, _CAR_PARTS, CAR_PAINT),
         ObjectClassSpec(
             "vehicle.truck",
-            "truck",
             (6.9, 2.5, 2.85),
             (1.6, 0.25, 0.55),
             OCC_TRUCK,
@@ -208,7 +213,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "vehicle.bus.rigid",
-            "bus",
             (11.2, 2.95, 3.45),
             (1.2, 0.12, 0.25),
             OCC_BUS,
@@ -217,7 +221,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "vehicle.trailer",
-            "trailer",
             (12.0, 2.9, 3.8),
             (2.5, 0.15, 0.35),
             OCC_TRAILER,
@@ -226,7 +229,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "vehicle.construction",
-            "construction_vehicle",
             (6.5, 2.8, 3.2),
             (1.5, 0.35, 0.5),
             OCC_CONSTRUCTION,
@@ -236,7 +238,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "human.pedestrian.adult",
-            "pedestrian",
             (0.73, 0.67, 1.77),
             (0.12, 0.1, 0.1),
             OCC_PEDESTRIAN,
@@ -246,7 +247,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "human.pedestrian.child",
-            "pedestrian",
             (0.5, 0.5, 1.3),
             (0.07, 0.07, 0.12),
             OCC_PEDESTRIAN,
@@ -256,7 +256,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "human.pedestrian.construction_worker",
-            "pedestrian",
             (0.75, 0.7, 1.78),
             (0.1, 0.08, 0.08),
             OCC_PEDESTRIAN,
@@ -266,7 +265,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "vehicle.bicycle",
-            "bicycle",
             (1.7, 0.6, 1.28),
             (0.12, 0.08, 0.25),
             OCC_BICYCLE,
@@ -277,7 +275,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "vehicle.motorcycle",
-            "motorcycle",
             (2.1, 0.77, 1.47),
             (0.2, 0.1, 0.2),
             OCC_MOTORCYCLE,
@@ -288,7 +285,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "movable_object.trafficcone",
-            "traffic_cone",
             (0.41, 0.41, 1.07),
             (0.05, 0.05, 0.18),
             OCC_CONE,
@@ -298,7 +294,6 @@ CLASS_SPECS: dict[str, ObjectClassSpec] = {
         ),
         ObjectClassSpec(
             "movable_object.barrier",
-            "barrier",
             (0.5, 2.5, 0.98),
             (0.08, 0.25, 0.1),
             OCC_BARRIER,

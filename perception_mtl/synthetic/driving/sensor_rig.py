@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import make_transform, rotation_from_euler_zyx
+from perception_mtl.structures.rotations import euler_xyz_to_matrix
+
+from .geometry import make_transform
 
 CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 LIDAR_CHANNEL = "LIDAR_TOP"
@@ -71,16 +73,19 @@ class SensorRig:
         amp = 1.0 if jitter else 0.0
         deg = np.pi / 180.0
         self.sensors: dict[str, RigSensor] = {}
-        lidar_rot = rotation_from_euler_zyx(
-            -90.0 * deg + amp * rng.normal(0, 0.3) * deg, amp * rng.normal(0, 0.3) * deg, amp * rng.normal(0, 0.3) * deg
-        )
+        # Drawn yaw, pitch, roll in this order (the seed stream); composed as Rz(yaw) Ry(pitch) Rx(roll).
+        yaw_l = -90.0 * deg + amp * rng.normal(0, 0.3) * deg
+        pitch_l = amp * rng.normal(0, 0.3) * deg
+        roll_l = amp * rng.normal(0, 0.3) * deg
+        lidar_rot = euler_xyz_to_matrix(roll_l, pitch_l, yaw_l)
         lidar_t = np.asarray(_LIDAR_TRANSLATION) + amp * rng.normal(0, 0.01, 3)
         self.sensors[LIDAR_CHANNEL] = RigSensor(LIDAR_CHANNEL, make_transform(lidar_rot, lidar_t), None, 0.0)
         for channel in CAMERA_CHANNELS:
             translation, yaw, fx, cx, cy = _NUSCENES_CAMERAS[channel]
-            rot = rotation_from_euler_zyx(
-                (yaw + amp * rng.normal(0, 0.5)) * deg, amp * rng.normal(0.0, 0.8) * deg, amp * rng.normal(0, 0.4) * deg
-            )
+            yaw_c = (yaw + amp * rng.normal(0, 0.5)) * deg
+            pitch_c = amp * rng.normal(0.0, 0.8) * deg
+            roll_c = amp * rng.normal(0, 0.4) * deg
+            rot = euler_xyz_to_matrix(roll_c, pitch_c, yaw_c)
             t = np.asarray(translation) + amp * rng.normal(0, 0.01, 3)
             f = fx * scale * (1.0 + amp * rng.normal(0, 0.005))
             intrinsic = np.array(

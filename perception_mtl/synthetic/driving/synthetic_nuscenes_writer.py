@@ -30,31 +30,22 @@ import numpy as np
 from nuscenes.utils import splits
 from tqdm import tqdm
 
+from perception_mtl.datasets.converters.nuscenes_schema import (
+    ATTRIBUTES,
+    CATEGORIES,
+    TABLES,
+    VISIBILITY,
+    visibility_token,
+)
+
 from .city_map import LOCATIONS, CityMap
 from .geometry import matrix_to_quaternion, yaw_to_quaternion
 from .ground_raster import GroundRaster
+from .map_expansion_encoder import MapExpansionEncoder
 from .sample_simulator import ANNOTATION_RANGE, SampleSimulator
 from .scene_plan import ScenePlan
 from .scene_planner import plan_scene
 from .sensor_rig import CAMERA_CHANNELS, LIDAR_CHANNEL
-from .map_expansion_encoder import MapExpansionEncoder
-from perception_mtl.datasets.converters.nuscenes_schema import ATTRIBUTES, CATEGORIES, VISIBILITY, visibility_token
-
-TABLES = (
-    "category",
-    "attribute",
-    "visibility",
-    "instance",
-    "sensor",
-    "calibrated_sensor",
-    "ego_pose",
-    "log",
-    "scene",
-    "sample",
-    "sample_data",
-    "sample_annotation",
-    "map",
-)
 
 
 def scene_names(num_scenes: int) -> tuple[str, list[str]]:
@@ -247,11 +238,11 @@ class SyntheticNuScenesWriter:
             "generation_seconds": round(time.time() - start, 1),
         }
         if self.write_infos:
-            from .nuscenes_info_converter import NuScenesInfoConverter
+            from perception_mtl.datasets.converters.nuscenes_info_converter import NuScenesInfoConverter
 
             NuScenesInfoConverter(root, self.version, root).run()
         if self.with_gt_database:
-            from .gt_database_writer import write_gt_database
+            from perception_mtl.datasets.converters.gt_database_writer import write_gt_database
 
             summary["gt_database_objects"] = write_gt_database(root, sweeps_num=GT_DATABASE_SWEEPS)
         summary["total_seconds"] = round(time.time() - start, 1)

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from nuscenes.eval.detection.utils import category_to_detection_name
 from nuscenes.utils.geometry_utils import points_in_box, view_points
 from pyquaternion import Quaternion
 
@@ -123,7 +124,7 @@ def test_boxes_round_trip_to_the_devkit_annotations(infos, nusc):
             heading = lidar2global[:3, :3] @ np.array([np.cos(yaw), np.sin(yaw), 0.0])
             ann_yaw = Quaternion(ann["rotation"]).yaw_pitch_roll[0]
             assert abs(np.angle(np.exp(1j * (np.arctan2(heading[1], heading[0]) - ann_yaw)))) < 0.02
-            assert CLASSES[inst["bbox_label"]] == CLASS_SPECS[ann["category_name"]].detection_name
+            assert CLASSES[inst["bbox_label"]] == category_to_detection_name(ann["category_name"])
 
 
 def test_velocities_are_in_the_lidar_frame(infos, nusc, synthetic_plans, synthetic_writer):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 from mmdet3d.structures import LiDARInstance3DBoxes
-from perception_mtl.testing.tiny_nuscenes import CLASSES, write_tiny_nuscenes_db
 
 from perception_mtl.evaluation.metrics.nuscenes_detection_metric import NuScenesDetectionMetric, attribute_from_speed
+from perception_mtl.testing.tiny_nuscenes import CLASSES, write_tiny_nuscenes_db
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from nuscenes.utils.geometry_utils import points_in_box
 from pyquaternion import Quaternion
 from shapely.geometry import Polygon
 
+from perception_mtl.structures.rotations import euler_xyz_to_matrix
 from perception_mtl.synthetic.driving.geometry import (
     box_corners,
     footprints_overlap,
@@ -13,7 +14,6 @@ from perception_mtl.synthetic.driving.geometry import (
     matrix_to_quaternion,
     points_in_boxes,
     quaternion_to_matrix,
-    rotation_from_euler_zyx,
     yaw_to_quaternion,
 )
 from perception_mtl.synthetic.driving.primitive_set import PrimitiveSet
@@ -39,7 +39,7 @@ def test_footprint_overlap_matches_shapely():
 def test_rotations_agree_with_pyquaternion():
     rng = np.random.default_rng(1)
     for _ in range(20):
-        rot = rotation_from_euler_zyx(*rng.uniform(-np.pi, np.pi, 3))
+        rot = euler_xyz_to_matrix(*rng.uniform(-np.pi, np.pi, 3))
         q = matrix_to_quaternion(rot)
         assert np.allclose(Quaternion(q).rotation_matrix, rot, atol=1e-12)
         assert np.allclose(quaternion_to_matrix(q), rot, atol=1e-12)

@@ -4,8 +4,8 @@ evenly inside each pixel (a supersampled render equals a render at s-times the r
 import numpy as np
 import pytest
 
-from perception_mtl.synthetic.stereo import road_stereo_renderer as renderer
 from perception_mtl.structures.camera_geometry import intrinsic_matrix_np
+from perception_mtl.synthetic.stereo import road_stereo_renderer as renderer
 
 
 class _NoNoise:
