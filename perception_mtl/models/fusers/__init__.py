@@ -2,5 +2,7 @@
 
 from .add_fuser import AddFuser
 from .conv_fuser import ConvFuser
+from .mafi_fuser import MAFIFuser
 
 __all__ = ["AddFuser", "ConvFuser"]
+__all__ += ["MAFIFuser"]

@@ -2,6 +2,8 @@
 
 from .fpn_ssh import FPNSSH
 from .lss_fpn import LSSFPN
+from .task_channel_scaling import TaskChannelScaling
 
 __all__ = ["LSSFPN"]
 __all__ += ["FPNSSH"]
+__all__ += ["TaskChannelScaling"]
