@@ -10,6 +10,7 @@ from .dense_edge_head import DenseEdgeHead
 from .dense_prediction_head import DensePredictionHead
 from .dense_sem_seg_head import DenseSemSegHead
 from .face_pose_head import FacePoseHead
+from .occupancy_head import OccupancyHead
 from .packed_separate_head import PackedSeparateHead
 
 __all__ = ["DenseDepthHead", "DenseEdgeHead", "DensePredictionHead", "DenseSemSegHead"]
@@ -18,3 +19,4 @@ __all__ += ["FacePoseHead"]
 __all__ += ["CameraCalibrationHead"]
 __all__ += ["BEVCenterHeatmapHead", "BEVSegHead"]
 __all__ += ["BEVMapSegHead"]
+__all__ += ["OccupancyHead"]
