@@ -23,13 +23,13 @@ from pyquaternion import Quaternion
 
 from perception_mtl.datasets.converters.nuscenes_schema import (
     ATTRIBUTES,
+    CAMERA_CHANNELS,
     CATEGORIES,
     DETECTION_CLASS_OF_CATEGORY,
     MAP_LAYERS,
     TABLES,
     VISIBILITY,
 )
-from perception_mtl.datasets.transforms.load_multi_view_images import NUSCENES_CAMERAS
 
 # The database's detection classes, in its label order (that of the BEVFusion configs).
 CLASSES = [
@@ -153,14 +153,14 @@ def write_tiny_nuscenes(root: str, token: str = "tok0") -> str:
     one car box at (10, 0).
     """
     rng = np.random.default_rng(0)
-    for sub in ["samples/LIDAR_TOP", "sweeps/LIDAR_TOP"] + [f"samples/{c}" for c in NUSCENES_CAMERAS]:
+    for sub in ["samples/LIDAR_TOP", "sweeps/LIDAR_TOP"] + [f"samples/{c}" for c in CAMERA_CHANNELS]:
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     points = np.concatenate([rng.uniform(-30, 30, (500, 3)), rng.uniform(0, 1, (500, 1)), np.zeros((500, 1))], 1)
     points.astype(np.float32).tofile(os.path.join(root, "samples/LIDAR_TOP", f"{token}.pcd.bin"))
     points[:100].astype(np.float32).tofile(os.path.join(root, "sweeps/LIDAR_TOP", f"{token}_sweep.pcd.bin"))
     eye = np.eye(4).tolist()
     images = {}
-    for i, cam in enumerate(NUSCENES_CAMERAS):
+    for i, cam in enumerate(CAMERA_CHANNELS):
         cv2.imwrite(os.path.join(root, f"samples/{cam}", f"{token}.jpg"), np.full((90, 160, 3), 40 * i, np.uint8))
         yaw = np.deg2rad(60 * i)
         cam2lidar = np.eye(4)

@@ -38,6 +38,8 @@ turns it into mmdet3d's bottom-centre convention when loading.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import os.path as osp
@@ -47,12 +49,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from mmdet3d.datasets import NuScenesDataset
+from nuscenes.nuscenes import NuScenes
+from nuscenes.utils import splits
 from pyquaternion import Quaternion
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
-from perception_mtl.datasets.converters.nuscenes_schema import DETECTION_CLASS_OF_CATEGORY, OBJECT_CATEGORIES, TABLES
+from perception_mtl.datasets.converters.nuscenes_schema import (
+    CAMERA_CHANNELS,
+    DETECTION_CLASS_OF_CATEGORY,
+    OBJECT_CATEGORIES,
+    TABLES,
+)
 
-CAMERA_TYPES = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 # The detection classes and their label order: those of mmdet3d's NuScenesDataset.
 CLASSES: tuple[str, ...] = tuple(NuScenesDataset.METAINFO["classes"])
 
@@ -125,8 +133,6 @@ class NuScenesInfoConverter:
     # ------------------------------------------------------------------ run
     def run(self) -> ConversionReport:
         """Converts; returns the report. Raises :class:`NuScenesDataError` on bad input unless skipping."""
-        from nuscenes.utils import splits
-
         nusc = self.load()
         if self.version == "v1.0-mini":
             wanted = {"train": splits.mini_train, "val": splits.mini_val}
@@ -168,13 +174,11 @@ class NuScenesInfoConverter:
 
     def load(self):
         """Loads the tables through the devkit; a broken table raises an error naming it."""
-        from nuscenes.nuscenes import NuScenes
-
         table_root = osp.join(self.root, self.version)
         if not osp.isdir(table_root):
             raise NuScenesDataError(f"no {self.version} tables here", table_root)
         try:
-            with _quiet():
+            with contextlib.redirect_stdout(io.StringIO()):  # the devkit prints while loading
                 return NuScenes(version=self.version, dataroot=self.root, verbose=False)
         except Exception as err:
             self._diagnose(table_root, err)
@@ -230,7 +234,7 @@ class NuScenesInfoConverter:
                     "sample_data_token": sd["token"],
                 }
             )
-        for cam in CAMERA_TYPES:
+        for cam in CAMERA_CHANNELS:
             if cam not in sample["data"]:
                 raise NuScenesDataError(f"no {cam} image for this sample", self._table("sample_data"), token)
             cam_sd = nusc.get("sample_data", sample["data"][cam])
@@ -372,18 +376,3 @@ class NuScenesInfoConverter:
                 raise NuScenesDataError(
                     f"map record {rec.get('token')} lacks log_tokens or its mask file", self._table("map")
                 ) from err
-
-
-class _quiet:
-    """Silences the devkit's prints while loading."""
-
-    def __enter__(self):
-        import contextlib
-        import io
-
-        self._ctx = contextlib.redirect_stdout(io.StringIO())
-        self._ctx.__enter__()
-
-    def __exit__(self, *exc):
-        self._ctx.__exit__(*exc)
-        return False

@@ -1,4 +1,4 @@
-"""Fixed vocabularies of the nuScenes schema (v1.0): tables, categories, attributes, visibility levels.
+"""Fixed vocabularies of the nuScenes schema (v1.0): tables, channels, map layers, categories, attributes, visibility.
 
 The one home of these constants for the converter, the synthetic writer and the test writers.
 The category -> detection-class mapping is the devkit's (``category_to_detection_name``), not a
@@ -25,6 +25,17 @@ TABLES: tuple[str, ...] = (
     "sample_data",
     "sample_annotation",
     "map",
+)
+
+# Sensor channels of the nuScenes rig used here (no radars), cameras in the devkit's / mmdet3d's order.
+LIDAR_CHANNEL = "LIDAR_TOP"
+CAMERA_CHANNELS: tuple[str, ...] = (
+    "CAM_FRONT",
+    "CAM_FRONT_RIGHT",
+    "CAM_FRONT_LEFT",
+    "CAM_BACK",
+    "CAM_BACK_LEFT",
+    "CAM_BACK_RIGHT",
 )
 
 # The semantic layers of a map expansion (``maps/expansion/<location>.json``, schema v1.3); besides

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perception_mtl.datasets.converters.nuscenes_schema import CAMERA_CHANNELS, LIDAR_CHANNEL
 from perception_mtl.structures.rotations import euler_xyz_to_matrix
 
 from .geometry import make_transform
-
-CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
-LIDAR_CHANNEL = "LIDAR_TOP"
 
 # channel: (translation in ego (m), yaw (deg), fx, cx, cy) at 1600x900.
 _NUSCENES_CAMERAS = {
