@@ -9,16 +9,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
+from perception_mtl.datasets.converters.nuscenes_schema import CAMERA_CHANNELS
 from perception_mtl.registry import TRANSFORMS
 
-NUSCENES_CAMERAS = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_FRONT_LEFT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_BACK_RIGHT",
-)
+NUSCENES_CAMERAS = CAMERA_CHANNELS  # the six cameras in the devkit's / mmdet3d's order
 
 
 @TRANSFORMS.register_module()
