@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from perception_mtl.datasets.cvgl_stereo_dataset import open_cvgl_arrays, split_path
-from perception_mtl.synthetic.stereo.road_stereo_renderer import DASH_PERIOD_M
 from perception_mtl.structures.ground_plane_view import ground_plane_view
+from perception_mtl.synthetic.stereo.road_stereo_renderer import DASH_PERIOD_M
 
 DESCRIPTION = "CVGL data: focal length recovered from the lane-dash period on the ground plane, per horizon error"
 

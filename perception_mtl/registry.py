@@ -51,7 +51,9 @@ MODEL_WRAPPERS = _child("model_wrapper", MMENGINE_MODEL_WRAPPERS, ["perception_m
 WEIGHT_INITIALIZERS = _child("weight initializer", MMENGINE_WEIGHT_INITIALIZERS, ["perception_mtl.models"])
 OPTIMIZERS = _child("optimizer", MMENGINE_OPTIMIZERS, ["perception_mtl.grad_balance"])
 # Gradient balancing (FULLER and the task-weighting family) plugs in as optim wrappers.
-OPTIM_WRAPPERS = _child("optim_wrapper", MMENGINE_OPTIM_WRAPPERS, ["perception_mtl.grad_balance", "perception_mtl.engine"])
+OPTIM_WRAPPERS = _child(
+    "optim_wrapper", MMENGINE_OPTIM_WRAPPERS, ["perception_mtl.grad_balance", "perception_mtl.engine"]
+)
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
     "optimizer wrapper constructor", MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ["perception_mtl.grad_balance"]
 )

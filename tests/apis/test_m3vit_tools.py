@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from perception_mtl.testing import config_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

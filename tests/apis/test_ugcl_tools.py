@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from perception_mtl.testing.camera_calibration import tiny_cvgl_root
+
 from perception_mtl.testing import config_path
+from perception_mtl.testing.camera_calibration import tiny_cvgl_root
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from benchmarks import main
-from perception_mtl.apis.create_data import main as create_data
 from benchmarks.cvgl_focal_cue import dash_period_ratio
+from perception_mtl.apis.create_data import main as create_data
 
 
 def _dashed_columns(scale: float, step: float = 0.125, rows: int = 224, seed: int = 0) -> torch.Tensor:

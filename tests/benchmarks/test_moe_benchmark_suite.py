@@ -1,7 +1,5 @@
 """The 'moe' benchmark suite: FLOP accounting of dense vs sparse inference, and the expert load table."""
 
-import pathlib
-
 import pytest
 import torch
 

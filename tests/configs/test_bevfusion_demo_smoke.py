@@ -10,6 +10,7 @@ import pathlib
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+
 from perception_mtl.testing import config_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

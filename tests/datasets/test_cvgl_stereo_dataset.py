@@ -8,18 +8,18 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from perception_mtl.testing.camera_calibration import TINY_SIZE, tiny_cvgl_root
 
 from perception_mtl.apis.create_data import main as create_data
 from perception_mtl.datasets import BadSampleError, CVGLStereoDataset
 from perception_mtl.datasets.cvgl_stereo_dataset import CVGL_FIELDS, PARAM_NAMES, cvgl_path
-from perception_mtl.synthetic.stereo import SyntheticCVGLWriter, render_sample, synthetic_cvgl_writer
 from perception_mtl.structures.camera_geometry import (
     intrinsic_matrix,
     project_points,
     projection_matrix,
     rotation_x,
 )
+from perception_mtl.synthetic.stereo import SyntheticCVGLWriter, render_sample, synthetic_cvgl_writer
+from perception_mtl.testing.camera_calibration import TINY_SIZE, tiny_cvgl_root
 
 
 def _copy(tmp_path) -> str:

@@ -1,7 +1,5 @@
 """ChannelsLastHook: converts conv weights in place, trains to the same weights, and its benchmark row."""
 
-import sys
-
 import pytest
 import torch
 from mmengine.model import BaseModel
@@ -86,9 +84,8 @@ def test_hook_converts_before_training_and_changes_no_result(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_row_on_the_ugcl_demo_config():
-    from perception_mtl.testing.camera_calibration import tiny_cvgl_root
-
     from benchmarks.channels_last import time_config
+    from perception_mtl.testing.camera_calibration import tiny_cvgl_root
 
     data = tiny_cvgl_root()
     options = {

@@ -3,9 +3,7 @@
 import torch
 
 from perception_mtl.registry import MODELS
-from perception_mtl.testing import RegistryCase
-from perception_mtl.testing import bev
-
+from perception_mtl.testing import RegistryCase, bev
 
 
 def check_center_det_head(head):

@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
-from perception_mtl.testing.camera_calibration import random_samples, tiny_head_cfg
 from mmengine.registry import init_default_scope
 
 from perception_mtl.heads.camera_calibration_head import PARAM_NAMES
 from perception_mtl.registry import MODELS
+from perception_mtl.testing.camera_calibration import random_samples, tiny_head_cfg
 
 GEOMETRIC = ("loss_vp", "loss_wc", "loss_planes", "loss_orth", "loss_det")
 

@@ -1,7 +1,6 @@
 """CenterDetHead's vectorised targets equal mmdet3d's per-object loop, value for value."""
 
 import copy
-import pathlib
 
 import pytest
 import torch

@@ -37,7 +37,9 @@ class CameraCalibrationMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
-            pred = torch.as_tensor(sample_field(sample, "pred_calib", "CameraCalibrationMetric")).cpu().double().flatten()
+            pred = (
+                torch.as_tensor(sample_field(sample, "pred_calib", "CameraCalibrationMetric")).cpu().double().flatten()
+            )
             gt = torch.as_tensor(sample_field(sample, "gt_calib", "CameraCalibrationMetric")).cpu().double().flatten()
             if pred.numel() != len(PARAM_NAMES) or gt.numel() != len(PARAM_NAMES):
                 raise ValueError(

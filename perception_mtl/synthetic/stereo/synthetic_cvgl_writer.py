@@ -23,7 +23,14 @@ from multiprocessing import get_context
 import numpy as np
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
-from perception_mtl.datasets.cvgl_stereo_dataset import CVGL_PARAM_FIELDS, PARAM_NAMES, PARAM_TO_FIELD, cvgl_path, split_path
+from perception_mtl.datasets.cvgl_stereo_dataset import (
+    CVGL_PARAM_FIELDS,
+    PARAM_NAMES,
+    PARAM_TO_FIELD,
+    cvgl_path,
+    split_path,
+)
+
 from .road_stereo_renderer import RigRanges, render_stereo_pair
 
 SPLIT_STREAM = 1_000_003

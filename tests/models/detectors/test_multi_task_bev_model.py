@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from perception_mtl.testing.bev import model_cfg, random_batch
 from mmengine.registry import init_default_scope
 
-from perception_mtl.registry import MODELS
 from perception_mtl.deploy import export_onnx
+from perception_mtl.registry import MODELS
+from perception_mtl.testing.bev import model_cfg, random_batch
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from perception_mtl.testing.camera_calibration import tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from perception_mtl.datasets import CVGLStereoDataset
-from perception_mtl.synthetic.stereo import road_stereo_renderer as renderer
+from perception_mtl.deploy import export_onnx
 from perception_mtl.models.detectors.ugcl_stereo_net import (
     horizontal_correlation,
     mirror_calib_params,
@@ -23,8 +22,9 @@ from perception_mtl.structures.camera_geometry import (
     projection_matrix,
     rotation_x,
 )
-from perception_mtl.deploy import export_onnx
+from perception_mtl.synthetic.stereo import road_stereo_renderer as renderer
 from perception_mtl.testing import config_path
+from perception_mtl.testing.camera_calibration import tiny_cvgl_root, tiny_head_cfg, tiny_model_cfg
 
 BINNED_FX = dict(fx=dict(low=26.0, bin_width=1.0, num_bins=28))
 

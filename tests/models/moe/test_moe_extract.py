@@ -5,9 +5,9 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
+from perception_mtl.deploy import export_onnx
 from perception_mtl.models.moe import extract_task_model, measure_expert_usage, moe_layers, set_moe_dispatch
 from perception_mtl.registry import MODELS
-from perception_mtl.deploy import export_onnx
 
 TASKS = ("seg", "depth", "edge")
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from perception_mtl.models.view_transforms import bev_pool, bev_pool_cumsum, bev_pool_indices, grid_shape
 from perception_mtl.deploy import export_onnx
+from perception_mtl.models.view_transforms import bev_pool, bev_pool_cumsum, bev_pool_indices, grid_shape
 
 XB, YB, ZB = [-8.0, 8.0, 1.0], [-6.0, 6.0, 0.5], [-2.0, 2.0, 2.0]
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import torch
-from perception_mtl.testing.bev import ring_calibration
 
+from perception_mtl.deploy import export_onnx
 from perception_mtl.models.view_transforms import LSSDepthTransform
 from perception_mtl.structures import SensorCalibration
-from perception_mtl.deploy import export_onnx
+from perception_mtl.testing.bev import ring_calibration
 
 BOUND = [-51.2, 51.2, 3.2]
 
