@@ -97,6 +97,8 @@ class BEVMapSegHead(BEVSegHead):
             self.focal = FocalLoss(use_sigmoid=True, gamma=focal_gamma, alpha=focal_alpha, loss_weight=1.0)
         self.register_buffer("grid", map_grid(bev_range, xbound, ybound), persistent=False)
 
+    grid_hint = "; match xbound / ybound to LoadBEVMapSegmentation"
+
     def forward(self, feat: Tensor) -> Tensor:
         """Args: feat (B, C, Y, X). Returns logits (B, K, H, W) on the map grid (row i = x index)."""
         grid = self.grid.to(feat.dtype).expand(feat.shape[0], -1, -1, -1)
@@ -107,15 +109,7 @@ class BEVMapSegHead(BEVSegHead):
         if self.loss_type == "bce":
             return super().loss_by_feat(logits, data_samples)
         logits = logits.float()
-        try:
-            target = torch.stack([torch.as_tensor(s.gt_bev_seg) for s in data_samples]).to(logits)
-        except AttributeError as err:
-            raise KeyError("BEVMapSegHead: data samples need a 'gt_bev_seg' field for the loss") from err
-        if target.shape != logits.shape:
-            raise ValueError(
-                f"BEVMapSegHead: gt_bev_seg is {tuple(target.shape[1:])} per sample but the head predicts "
-                f"{tuple(logits.shape[1:])}; match xbound / ybound to LoadBEVMapSegmentation"
-            )
+        target = self.targets(logits, data_samples)
         k = logits.shape[1]
         flat_pred = logits.permute(0, 2, 3, 1).reshape(-1, k)
         flat_target = target.permute(0, 2, 3, 1).reshape(-1, k)

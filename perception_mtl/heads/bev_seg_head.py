@@ -53,6 +53,8 @@ class BEVSegHead(BaseModule):
         self.out = nn.Conv2d(feat_channels, num_classes, 1)
         self.register_buffer("pos_weight", torch.full((num_classes, 1, 1), float(pos_weight)), persistent=False)
 
+    grid_hint = ""  # what to check when the target grid differs (subclasses that resample say how)
+
     def forward(self, feat: Tensor) -> Tensor:
         """Args: feat (B, C, H, W). Returns logits (B, K, H, W)."""
         return self.out(self.body(feat))
@@ -64,17 +66,23 @@ class BEVSegHead(BaseModule):
     def loss_by_feat(self, logits: Tensor, data_samples: Sequence[BaseDataElement]) -> dict[str, Tensor]:
         """Args: logits (B, K, H, W); data_samples with ``gt_bev_seg``."""
         logits = logits.float()
+        target = self.targets(logits, data_samples)
+        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
+        return {"loss_bce": loss * self.loss_weight}
+
+    def targets(self, logits: Tensor, data_samples: Sequence[BaseDataElement]) -> Tensor:
+        """The samples' ``gt_bev_seg`` stacked to (B, K, H, W) like ``logits``; errors name what is wrong."""
+        name = type(self).__name__
         try:
             target = torch.stack([torch.as_tensor(s.gt_bev_seg) for s in data_samples]).to(logits)
         except AttributeError as err:
-            raise KeyError("BEVSegHead: data samples need a 'gt_bev_seg' field for the loss") from err
+            raise KeyError(f"{name}: data samples need a 'gt_bev_seg' field for the loss") from err
         if target.shape != logits.shape:
             raise ValueError(
-                f"BEVSegHead: gt_bev_seg is {tuple(target.shape[1:])} per sample but the head predicts "
-                f"{tuple(logits.shape[1:])} (num_classes, H, W)"
+                f"{name}: gt_bev_seg is {tuple(target.shape[1:])} per sample but the head predicts "
+                f"{tuple(logits.shape[1:])} (num_classes, H, W){self.grid_hint}"
             )
-        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
-        return {"loss_bce": loss * self.loss_weight}
+        return target
 
     @torch.no_grad()
     def predict(self, feat: Tensor, data_samples: Sequence[BaseDataElement]) -> Sequence[BaseDataElement]:
