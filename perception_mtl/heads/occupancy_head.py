@@ -92,8 +92,9 @@ class OccupancyHead(BaseModule):
        Result: (B, C, X, Y), row i = ego x index, column j = ego y index, as the labels.
     2. ``num_convs`` 3x3 conv-BN-ReLU (mmcv ``ConvModule``) with ``feat_channels``.
     3. Channel-to-height: ``proj='mlp'`` is FlashOcc's Linear-Softplus-Linear (as 1x1 convs, hidden
-       ``proj_hidden``), ``proj='conv'`` a single 1x1 conv, to ``Z * num_classes`` channels (channel
-       ``z * num_classes + k``), reshaped to logits (B, num_classes, X, Y, Z).
+       ``proj_hidden``), ``proj='conv'`` a single 1x1 conv, to ``num_classes * Z`` channels (channel
+       ``k * Z + z``), reshaped to logits (B, num_classes, X, Y, Z) (a permuted view of a contiguous
+       (B, num_classes, Z, X, Y) tensor, which the loss reads without a copy).
 
     Loss ``loss_occ``: class-weighted cross-entropy (mmdet's ``CrossEntropyLoss``) over the voxels in
     ``mask`` (``'camera'`` reads ``gt_occ['mask_camera']``, ``'lidar'`` ``gt_occ['mask_lidar']``, None
@@ -246,9 +247,9 @@ class OccupancyHead(BaseModule):
         Returns:
             Logits (B, num_classes, X, Y, Z) on the ego-frame occupancy grid.
         """
-        x = self.proj(self.body(self.resample(feat, lidar2ego)))  # (B, Z * K, X, Y), channel z * K + k
+        x = self.proj(self.body(self.resample(feat, lidar2ego)))  # (B, K * Z, X, Y), channel k * Z + z
         b, _, nx, ny = x.shape
-        return x.view(b, self.grid_size[2], self.num_classes, nx, ny).permute(0, 2, 3, 4, 1)
+        return x.view(b, self.num_classes, self.grid_size[2], nx, ny).permute(0, 1, 3, 4, 2)
 
     def batch_lidar2ego(self, data_samples: Sequence[BaseDataElement], like: Tensor) -> Tensor:
         """(B, 4, 4) from each sample's metainfo ``lidar2ego``, the configured mount where absent."""
@@ -297,10 +298,12 @@ class OccupancyHead(BaseModule):
 
     def loss_by_feat(self, logits: Tensor, data_samples: Sequence[BaseDataElement]) -> dict[str, Tensor]:
         """Args: logits (B, K, X, Y, Z); data_samples with ``gt_occ``."""
-        logits = logits.float()
         semantics, mask = self._targets(data_samples, logits.device)
         if semantics.max() >= self.num_classes or semantics.min() < 0:
             raise ValueError(f"OccupancyHead: gt_occ semantics outside [0, {self.num_classes})")
+        # Voxels in (Z, X, Y) order: forward's logits are then contiguous again, so the softmax needs no copy.
+        logits = logits.float().permute(0, 1, 4, 2, 3)
+        semantics, mask = semantics.permute(0, 3, 1, 2), mask.permute(0, 3, 1, 2)
         weight = mask.float()
         # Weighted mean: each counted voxel weighs its class's weight (F.cross_entropy's convention); with no
         # voxel in the mask the loss is 0 (mmdet adds eps to the factor).
@@ -308,7 +311,7 @@ class OccupancyHead(BaseModule):
         loss = self.ce(logits, semantics, weight=weight, avg_factor=avg_factor)
         losses = {"loss_occ": loss * self.loss_weight}
         if self.lovasz_weight > 0:
-            probs = logits.softmax(1).permute(0, 2, 3, 4, 1).reshape(-1, self.num_classes)
+            probs = logits.softmax(1).movedim(1, -1).reshape(-1, self.num_classes)
             keep = mask.reshape(-1)
             losses["loss_lovasz"] = lovasz_softmax(probs[keep], semantics.reshape(-1)[keep]) * self.lovasz_weight
         return losses
