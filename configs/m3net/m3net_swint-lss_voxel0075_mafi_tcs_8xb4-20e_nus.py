@@ -11,6 +11,28 @@ eval_set = "mini_val"
 map_bound = [-50.0, 50.0, 0.5]
 map_classes = ["drivable_area", "ped_crossing", "walkway", "stop_line", "carpark_area", "divider"]
 tasks = ("det", "map", "occ")
+# Occupancy class ids of the synthetic data (the Occ3D challenge order); for real Occ3D labels drop
+# `classes` from the metric (its default is Occ3D's nuScenes-lidarseg order).
+occ_classes = [
+    "others",
+    "car",
+    "truck",
+    "trailer",
+    "bus",
+    "construction_vehicle",
+    "bicycle",
+    "motorcycle",
+    "pedestrian",
+    "traffic_cone",
+    "barrier",
+    "driveable_surface",
+    "other_flat",
+    "sidewalk",
+    "terrain",
+    "manmade",
+    "vegetation",
+    "free",
+]
 shared_channels = 512
 
 model = dict(
@@ -39,7 +61,7 @@ val_evaluator = [
         eval_set=eval_set,
     ),
     dict(type="BEVSegIoUMetric", classes=map_classes, prefix="map"),
-    dict(type="OccupancyMIoUMetric", prefix="occ"),
+    dict(type="OccupancyMIoUMetric", classes=occ_classes, prefix="occ"),
 ]
 test_evaluator = val_evaluator
 optim_wrapper = dict(

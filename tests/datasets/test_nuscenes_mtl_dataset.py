@@ -169,3 +169,10 @@ def test_sweep_decoding_matches_mmdet3d(tiny):
         dict(results, points=LiDARPoints(key, points_dim=5))
     )["points"]
     assert torch.allclose(ours.tensor[:, :3], theirs.tensor[:, :3], atol=1e-4)
+
+
+def test_sample_carries_its_lidar2ego_for_the_occupancy_head(tiny):
+    root, info = tiny
+    sample = _dataset(root, info)[0]["data_samples"]
+    # The tiny info's LiDAR is mounted at the ego origin; the occupancy head reads this matrix per sample.
+    assert np.array_equal(sample.metainfo["lidar2ego"], np.eye(4, dtype=np.float32))

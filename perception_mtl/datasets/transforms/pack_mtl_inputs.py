@@ -55,6 +55,8 @@ class PackMTLInputs(Pack3DDetInputs):
                 np.asarray(results.get("lidar_aug", np.eye(4)), np.float32),
             )
         sample = packed["data_samples"]
+        if "lidar2ego" in results.get("lidar_points", {}):  # the occupancy head maps ego voxels to the LiDAR frame
+            sample.set_metainfo(dict(lidar2ego=np.asarray(results["lidar_points"]["lidar2ego"], np.float32)))
         if "gt_bev_seg" in results:
             sample.gt_bev_seg = torch.from_numpy(np.ascontiguousarray(results["gt_bev_seg"]))
         if "gt_occ" in results:
