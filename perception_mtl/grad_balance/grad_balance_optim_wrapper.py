@@ -43,15 +43,18 @@ forward: ``extract_shared`` (with the modality hook), then the heads on a detach
 the shared feature. The forward still goes through DDP, so DDP prepares its reducer as usual.
 ``update_params`` then:
 
-1. takes each task's gradient with respect to the leaf (``autograd.grad``: one head backward
-   per task, no parameter ``.grad`` written, so DDP all-reduces nothing yet); in 'param' mode
-   also each task's gradient over the shared parameters;
+1. takes each task's gradient with respect to the leaf and to its head's parameters in one
+   ``autograd.grad`` (one head backward per task, no parameter ``.grad`` written, so DDP
+   all-reduces nothing yet); in 'param' mode also each task's gradient over the shared
+   parameters;
 2. forms the (T, T) Gram matrix (unscaled under AMP) and, under DDP, all-reduces it with the
    task losses (T*T + T numbers), so all ranks use the same weights; in 'rep' mode these are
    exactly the weights of the global batch;
-3. asks the rule for weights ``w`` and runs ONE backward: heads from their losses, the backbone
-   from ``sum_t w_t g_t`` at the shared feature, the modality branches through the intra-gradient
-   node. DDP all-reduces the final gradients once, overlapped with that backward;
+3. asks the rule for weights ``w`` and runs ONE backward: the backbone from ``sum_t w_t g_t`` at
+   the shared feature, the modality branches through the intra-gradient node, and the head
+   parameters from their kept per-task gradients (fed in as roots, so the heads are not
+   traversed twice and DDP's gradient hooks still fire). DDP all-reduces the final gradients
+   once, overlapped with that backward;
 4. steps through the parent class, so gradient clipping sees the combined gradient and AMP
    unscales and skips non-finite steps as usual.
 
@@ -299,7 +302,9 @@ class GradBalanceOptimWrapper(OptimWrapper):
             return None
         return scaler.scale(torch.ones((), device=device, dtype=torch.float32))
 
-    def _task_losses(self, losses: dict[str, Tensor]) -> tuple[list[str], Tensor]:
+    def _task_losses(self, losses: dict[str, Tensor]) -> tuple[list[str], list[Tensor]]:
+        """Task names and each task's summed loss, kept apart: a backward from one element of a
+        stacked tensor would run every task's head (with zero gradients for the others)."""
         groups: dict[str, Tensor] = {}
         for key, value in losses.items():
             if "loss" not in key:
@@ -319,7 +324,7 @@ class GradBalanceOptimWrapper(OptimWrapper):
             if set(names) != set(self.tasks):
                 raise ValueError(f"optim_wrapper.tasks={list(self.tasks)} but the model's losses name tasks {names}")
             names = list(self.tasks)
-        return names, torch.stack([groups[n] for n in names])
+        return names, [groups[n] for n in names]
 
     def _balanced_backward(self, accumulation: float) -> None:
         capture, self._capture = self._capture, None
@@ -329,15 +334,17 @@ class GradBalanceOptimWrapper(OptimWrapper):
                 "(MMEngine's train step runs the loss forward inside optim_wrapper.optim_context(model)), or run "
                 "the mode='loss' forward inside optim_context yourself before update_params/backward."
             )
-        names, task_losses = self._task_losses(capture.losses)
+        names, loss_list = self._task_losses(capture.losses)
+        task_losses = torch.stack(loss_list)
         device = task_losses.device
         amp = self._loss_scale(device)
         mult = amp * accumulation if amp is not None else accumulation
         rule = self.balancer
 
-        feat_grads, gram = None, None
+        feat_grads, gram, head_grads = None, None, None
+        params = [p for m in (capture.module, rule) for p in m.parameters() if p.requires_grad]
         if capture.leaves is not None:
-            feat_grads = self._feature_grads(task_losses, capture.leaves, amp)
+            feat_grads, head_grads = self._task_grads(loss_list, capture.leaves, params, amp)
             if rule.uses_gradients and rule.mode == "param":
                 gram = self._param_gram(capture, feat_grads, amp)
             else:
@@ -359,43 +366,66 @@ class GradBalanceOptimWrapper(OptimWrapper):
 
         w = weights.to(device=device, dtype=torch.float32)
         head_weights = w if rule.weights_heads else torch.ones_like(w)
-        total = (head_weights * task_losses).sum()
+        # Heads enter the final backward through the task losses only when their per-task
+        # gradients were not kept (loss-only rules: one plain backward).
+        total = (head_weights * task_losses).sum() if head_grads is None else task_losses.new_zeros(())
         for key, value in capture.aux_losses.items():
             if "loss" in key:
                 total = total + (value.mean() if isinstance(value, Tensor) else sum(v.mean() for v in value))
         if objective is not None:
             total = total + objective.to(device)
-        roots, root_grads = [total * mult], [None]
+        roots, root_grads = [], []
+        if total.requires_grad:
+            roots, root_grads = [total * mult], [None]
         if feat_grads is not None:
             for k, feat in enumerate(capture.feats):
                 roots.append(feat)
                 root_grads.append(_combine([grads[k] for grads in feat_grads], weights, mult).to(feat.dtype))
+        if head_grads is not None:
+            # Kept head gradients are of the loss-scaled losses: the AMP scale is already in them.
+            head_mult = accumulation
+            for param, per_task in head_grads.items():
+                grad = None
+                for t, g in per_task:
+                    term = g * (float(head_weights[t]) * head_mult)
+                    grad = term if grad is None else grad.add_(term)
+                roots.append(param)
+                root_grads.append(grad)
         balancer = self._balancer
         if balancer is not None:
             balancer.grad_multiplier = mult
-        inputs = None
-        if capture.leaves is not None:
-            # Only parameters: the heads then skip the input gradient towards the leaf, which the
-            # per-task passes already computed.
-            inputs = [p for m in (capture.module, rule) for p in m.parameters() if p.requires_grad]
-        torch.autograd.backward(roots, root_grads, inputs=inputs)
+        # With kept head gradients, only parameters: nothing is traversed towards the leaf twice.
+        torch.autograd.backward(roots, root_grads, inputs=params if capture.leaves is not None else None)
         self._log(names, gram, weights, balancer)
 
-    def _feature_grads(self, task_losses: Tensor, leaves: list[Tensor], amp: Tensor | None) -> list[list[Tensor]]:
-        """Per task, the gradient of its loss w.r.t. each leaf (float32, unscaled): T head passes."""
-        grads = []
-        for loss in task_losses:
+    def _task_grads(
+        self, task_losses: list[Tensor], leaves: list[Tensor], params: list[Tensor], amp: Tensor | None
+    ) -> tuple[list[list[Tensor]], dict[Tensor, list[tuple[int, Tensor]]]]:
+        """One head backward per task: its gradient at each leaf and at the parameters it reaches.
+
+        The leaves are detached from the backbone, so a task loss reaches only its head's parameters
+        (and the rule's, for rules whose losses pass through them). Returns the leaf gradients per
+        task (float32, unscaled; for the Gram matrix) and, per reached parameter, the
+        ``(task index, gradient)`` pairs of the loss-scaled losses (for the final backward).
+        """
+        n = len(leaves)
+        feat_grads: list[list[Tensor]] = []
+        head_grads: dict[Tensor, list[tuple[int, Tensor]]] = {}
+        for t, loss in enumerate(task_losses):
             scaled = loss * amp if amp is not None else loss
-            got = torch.autograd.grad(scaled, leaves, retain_graph=True, allow_unused=True)
-            grads.append(
+            got = torch.autograd.grad(scaled, [*leaves, *params], retain_graph=True, allow_unused=True)
+            feat_grads.append(
                 [
                     torch.zeros_like(leaf, dtype=torch.float32)
                     if g is None
                     else (g.float() / amp if amp is not None else g.float())
-                    for g, leaf in zip(got, leaves)
+                    for g, leaf in zip(got[:n], leaves)
                 ]
             )
-        return grads
+            for param, g in zip(params, got[n:]):
+                if g is not None:
+                    head_grads.setdefault(param, []).append((t, g))
+        return feat_grads, head_grads
 
     def _param_gram(self, capture: _Capture, feat_grads: list[list[Tensor]], amp: Tensor | None) -> Tensor:
         """Gram of per-task gradients over all shared parameters: one backbone pass per task."""
