@@ -46,9 +46,17 @@ model = dict(
             xbound=map_bound,
             ybound=map_bound,
             feat_channels=32,
+            num_convs=1,
             loss="focal",
         ),
-        occ=dict(type="OccupancyHead", in_channels=shared_channels, bev_range=bev_range, feat_channels=32),
+        occ=dict(
+            type="OccupancyHead",
+            in_channels=shared_channels,
+            bev_range=bev_range,
+            feat_channels=32,
+            num_convs=1,
+            proj="conv",
+        ),
     ),
 )
 

@@ -91,10 +91,11 @@ class OccupancyHead(BaseModule):
        The column centres are taken at the grid's mid height (``lidar2ego`` is nearly a pure yaw).
        Result: (B, C, X, Y), row i = ego x index, column j = ego y index, as the labels.
     2. ``num_convs`` 3x3 conv-BN-ReLU (mmcv ``ConvModule``) with ``feat_channels``.
-    3. Channel-to-height: ``proj='mlp'`` is FlashOcc's Linear-Softplus-Linear (as 1x1 convs, hidden
-       ``proj_hidden``), ``proj='conv'`` a single 1x1 conv, to ``num_classes * Z`` channels (channel
-       ``k * Z + z``), reshaped to logits (B, num_classes, X, Y, Z) (a permuted view of a contiguous
-       (B, num_classes, Z, X, Y) tensor, which the loss reads without a copy).
+    3. Channel-to-height: ``proj='mlp'`` is FlashOcc's Linear-Softplus-Linear (hidden ``proj_hidden``),
+       ``proj='conv'`` a single Linear, applied channels-last to ``Z * num_classes`` outputs (output
+       ``z * num_classes + k``) and reshaped to logits (B, num_classes, X, Y, Z): a permuted view of a
+       contiguous (B, X, Y, Z, num_classes) tensor. Channels-last makes the projection one GEMM and
+       lets the loss read each voxel's class scores as a contiguous row.
 
     Loss ``loss_occ``: class-weighted cross-entropy (mmdet's ``CrossEntropyLoss``) over the voxels in
     ``mask`` (``'camera'`` reads ``gt_occ['mask_camera']``, ``'lidar'`` ``gt_occ['mask_lidar']``, None
@@ -182,11 +183,9 @@ class OccupancyHead(BaseModule):
         out_channels = num_classes * self.grid_size[2]
         if proj == "mlp":
             hidden = proj_hidden or 2 * feat_channels
-            self.proj = nn.Sequential(
-                nn.Conv2d(feat_channels, hidden, 1), nn.Softplus(), nn.Conv2d(hidden, out_channels, 1)
-            )
+            self.proj = nn.Sequential(nn.Linear(feat_channels, hidden), nn.Softplus(), nn.Linear(hidden, out_channels))
         else:
-            self.proj = nn.Conv2d(feat_channels, out_channels, 1)
+            self.proj = nn.Linear(feat_channels, out_channels)
 
         from mmdet.models.losses import CrossEntropyLoss
 
@@ -247,9 +246,10 @@ class OccupancyHead(BaseModule):
         Returns:
             Logits (B, num_classes, X, Y, Z) on the ego-frame occupancy grid.
         """
-        x = self.proj(self.body(self.resample(feat, lidar2ego)))  # (B, K * Z, X, Y), channel k * Z + z
-        b, _, nx, ny = x.shape
-        return x.view(b, self.num_classes, self.grid_size[2], nx, ny).permute(0, 1, 3, 4, 2)
+        x = self.body(self.resample(feat, lidar2ego)).permute(0, 2, 3, 1)  # (B, X, Y, C)
+        x = self.proj(x)  # (B, X, Y, Z * K), output z * K + k
+        b, nx, ny, _ = x.shape
+        return x.view(b, nx, ny, self.grid_size[2], self.num_classes).permute(0, 4, 1, 2, 3)
 
     def batch_lidar2ego(self, data_samples: Sequence[BaseDataElement], like: Tensor) -> Tensor:
         """(B, 4, 4) from each sample's metainfo ``lidar2ego``, the configured mount where absent."""
@@ -301,19 +301,18 @@ class OccupancyHead(BaseModule):
         semantics, mask = self._targets(data_samples, logits.device)
         if semantics.max() >= self.num_classes or semantics.min() < 0:
             raise ValueError(f"OccupancyHead: gt_occ semantics outside [0, {self.num_classes})")
-        # Voxels in (Z, X, Y) order: forward's logits are then contiguous again, so the softmax needs no copy.
-        logits = logits.float().permute(0, 1, 4, 2, 3)
-        semantics, mask = semantics.permute(0, 3, 1, 2), mask.permute(0, 3, 1, 2)
-        weight = mask.float()
+        # One row of class scores per counted voxel (forward's logits are a view of (B, X, Y, Z, K), so the
+        # rows are contiguous there); voxels outside the mask are dropped before the softmax.
+        keep = mask.reshape(-1)
+        rows = logits.float().permute(0, 2, 3, 4, 1).reshape(-1, self.num_classes)[keep]
+        labels = semantics.reshape(-1)[keep]
         # Weighted mean: each counted voxel weighs its class's weight (F.cross_entropy's convention); with no
         # voxel in the mask the loss is 0 (mmdet adds eps to the factor).
-        avg_factor = (self.class_weight[semantics] * weight).sum()
-        loss = self.ce(logits, semantics, weight=weight, avg_factor=avg_factor)
+        avg_factor = self.class_weight[labels].sum()
+        loss = self.ce(rows, labels, avg_factor=avg_factor)
         losses = {"loss_occ": loss * self.loss_weight}
         if self.lovasz_weight > 0:
-            probs = logits.softmax(1).movedim(1, -1).reshape(-1, self.num_classes)
-            keep = mask.reshape(-1)
-            losses["loss_lovasz"] = lovasz_softmax(probs[keep], semantics.reshape(-1)[keep]) * self.lovasz_weight
+            losses["loss_lovasz"] = lovasz_softmax(rows.softmax(1), labels) * self.lovasz_weight
         return losses
 
     # ------------------------------------------------------------------ predict
