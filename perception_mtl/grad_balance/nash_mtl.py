@@ -14,7 +14,7 @@ from .task_weighting import Combination, TaskWeighting, check_gram, zero_tasks
 @TASK_UTILS.register_module()
 class NashMTL(TaskWeighting):
     """Weights ``a > 0`` solving ``(G G^T) a = 1 / a``: each task gets
-    ``a_t * (g_t . d) = 1`` for the update ``d = sum_t a_t g_t``.
+    ``a_t * (g_t . d) = 1`` for the update ``d = sum_t a_t g_t``, then scaled so ``||d|| <= max_norm``.
 
     This is the stationarity condition of the strictly convex ``1/2 a^T M a - sum_t log a_t``,
     which is minimised here with damped Newton steps (exact to 1e-12), instead of the authors'
@@ -23,23 +23,52 @@ class NashMTL(TaskWeighting):
     gradient get weight 0 (no bargaining point exists for them). Linearly dependent, opposing
     gradients have no solution either; ``ridge`` keeps the problem bounded there.
 
+    Max norm. The authors' ``NashMTL.backward`` clips the shared parameters' gradient of
+    ``sum_t a_t L_t`` to norm ``max_norm`` (default 1) with ``clip_grad_norm_``, which rescales
+    only when the norm exceeds it; TorchJD's aggregator rescales its weights the same way. Here
+    the optim wrapper forms ``d = G^T a`` itself from the returned weights, so the clipping lives
+    in the weights: ``a <- a * min(1, max_norm / ||G^T a||)``, with ``||G^T a||^2 = a^T (G G^T) a``
+    read from the raw (un-normalised, ridge-free) Gram matrix. On G = [[-4, 1, 1], [6, 1, 1]] this
+    gives d = (0.0542, 0.7061, 0.7061) (||d|| = 1), as the references. The direction and the
+    bargaining condition up to one common factor are unchanged. (torch's ``clip_grad_norm_`` also
+    adds 1e-6 to the norm it divides by; that 1e-6 relative difference is not reproduced.)
+
+    What the norm is of follows ``mode``: in 'param' mode (the paper) ``G`` holds each task's
+    gradient over all shared parameters, so ``||d||`` is the shared parameters' update norm,
+    as in the authors' clipping. In 'rep' mode ``G`` holds the gradients with respect to the
+    shared feature (the last shared layer's output, the whole batch's tensor), so ``max_norm``
+    bounds the combined feature gradient, not the parameter gradient it back-propagates into.
+    Task heads always receive their own unweighted gradient (``weights_heads`` is False), so the
+    scaling reaches the shared layers only, as the authors clip the shared parameters only.
+
     Args:
         normalize: divide the Gram matrix by its Frobenius norm (the authors' code).
         ridge: added to the diagonal, relative to its mean.
         max_iter: Newton iterations.
+        max_norm: largest norm of the combined update ``G^T a``; 0 disables the scaling.
         mode: 'rep' or 'param' (the paper).
     """
 
-    def __init__(self, normalize: bool = True, ridge: float = 1e-8, max_iter: int = 100, mode: str | None = None):
+    def __init__(
+        self,
+        normalize: bool = True,
+        ridge: float = 1e-8,
+        max_iter: int = 100,
+        max_norm: float = 1.0,
+        mode: str | None = None,
+    ):
         super().__init__(mode)
         if ridge < 0:
             raise ValueError(f"NashMTL: balancer.ridge must be >= 0, got {ridge}")
+        if max_norm < 0:
+            raise ValueError(f"NashMTL: balancer.max_norm must be >= 0 (0 disables the scaling), got {max_norm}")
         self.normalize = bool(normalize)
         self.ridge = float(ridge)
         self.max_iter = int(max_iter)
+        self.max_norm = float(max_norm)
 
     def forward(self, gram: Tensor | None, losses: Tensor) -> Combination:
-        """Args: gram (T, T); losses unused. Returns ``a`` (T,)."""
+        """Args: gram (T, T); losses unused. Returns ``a`` (T,), scaled so ``||G^T a|| <= max_norm``."""
         gram = check_gram(gram, "NashMTL")
         t = gram.shape[0]
         active = torch.nonzero(~zero_tasks(gram)).flatten()
@@ -51,6 +80,10 @@ class NashMTL(TaskWeighting):
             m = m / np.linalg.norm(m)
         m = m + self.ridge * float(np.mean(np.diag(m))) * np.eye(len(m))
         weights[active] = torch.from_numpy(self._solve(m))
+        if self.max_norm > 0:
+            norm = max(float(weights @ gram @ weights), 0.0) ** 0.5  # ||G^T a|| from the raw Gram matrix
+            if norm > self.max_norm:
+                weights = weights * (self.max_norm / norm)
         return Combination(weights)
 
     def _solve(self, m: np.ndarray) -> np.ndarray:
@@ -75,4 +108,4 @@ class NashMTL(TaskWeighting):
         return a
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode!r}, normalize={self.normalize}"
+        return f"mode={self.mode!r}, normalize={self.normalize}, max_norm={self.max_norm}"

@@ -239,24 +239,51 @@ def test_cagrad_constraint_and_optimality():
 
 
 def test_nash_orthogonal_cases():
+    # The bargaining solution itself (max_norm=0: no scaling afterwards).
     # M = diag(1, 4): a_t^2 M_tt = 1 -> a = (1, 1/2); the update (1, 1).
-    w, d = combine(NashMTL(normalize=False, ridge=0), _g([1, 0], [0, 2]))
+    w, d = combine(NashMTL(normalize=False, ridge=0, max_norm=0), _g([1, 0], [0, 2]))
     assert close(w, [1, 0.5], 1e-9) and close(d, [1, 1], 1e-9)
     # With the authors' normalisation M / ||M||_F, a scales by ||M||_F^(1/2) = 17^(1/4).
-    w, _ = combine(NashMTL(ridge=0), _g([1, 0], [0, 2]))
+    w, _ = combine(NashMTL(ridge=0, max_norm=0), _g([1, 0], [0, 2]))
     assert close(w, [17**0.25, 17**0.25 / 2], 1e-9)
-    w, _ = combine(NashMTL(normalize=False, ridge=0), _g([1, 0, 0], [0, 2, 0], [0, 0, 4]))
+    w, _ = combine(NashMTL(normalize=False, ridge=0, max_norm=0), _g([1, 0, 0], [0, 2, 0], [0, 0, 4]))
     assert close(w, [1, 0.5, 0.25], 1e-9)
 
 
 def test_nash_bargaining_condition_and_zero_gradient():
     for seed in range(20):
         grads = _random_grads(seed, 3, 6)
-        w, d = combine(NashMTL(normalize=False, ridge=0), grads)
+        w, d = combine(NashMTL(normalize=False, ridge=0, max_norm=0), grads)
         assert (w > 0).all()
         assert torch.allclose(w * (grads @ d), torch.ones(3, dtype=torch.float64), atol=1e-9)
-    w, d = combine(NashMTL(normalize=False, ridge=0), _g([2, 0], [0, 0]))
+    w, d = combine(NashMTL(normalize=False, ridge=0, max_norm=0), _g([2, 0], [0, 0]))
     assert close(w, [0.5, 0]) and close(d, [1, 0])
+
+
+def test_nash_max_norm_matches_the_reference_values():
+    # TorchJD's published NashMTL example (the authors' code clips the same way): on
+    # J = [[-4, 1, 1], [6, 1, 1]] the update is (0.0542, 0.7061, 0.7061), weights (0.4182, 0.2878).
+    # Unclipped, the bargaining update is (0.554, 7.22, 7.22), norm 10.2.
+    grads = _g([-4, 1, 1], [6, 1, 1])
+    w, d = combine(NashMTL(mode="param"), grads)
+    assert close(d, [0.0542, 0.7061, 0.7061], 1e-4) and close(w, [0.4182, 0.2878], 1e-4)
+    assert abs(float(d.norm()) - 1.0) < 1e-12
+    w_free, d_free = combine(NashMTL(max_norm=0), grads)
+    assert close(d_free, [0.5539, 7.2217, 7.2217], 1e-4) and close(w, w_free / d_free.norm(), 1e-12)
+    # max_norm sets the bound; an update already inside it is left alone (clip, not normalise).
+    _, d = combine(NashMTL(max_norm=2.5), grads)
+    assert abs(float(d.norm()) - 2.5) < 1e-12
+    _, d = combine(NashMTL(max_norm=20.0), grads)
+    assert close(d, d_free, 1e-12)
+    with pytest.raises(ValueError, match="balancer.max_norm"):
+        NashMTL(max_norm=-1)
+
+
+def test_nash_max_norm_with_a_zero_gradient_task():
+    # The zero task keeps weight 0. The other: M = 81 / ||M||_F = 1 -> a = 1, update (3, 0), norm 3;
+    # scaled to norm 1: a = 1/3, update (1, 0).
+    w, d = combine(NashMTL(), _g([3, 0], [0, 0]))
+    assert close(w, [1 / 3, 0], 1e-9) and close(d, [1, 0], 1e-9)
 
 
 # ---------------------------------------------------------------- loss weightings
