@@ -11,6 +11,7 @@ from mmengine.dataset import BaseDataset
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
 from perception_mtl.registry import DATASETS
+from perception_mtl.structures.head_pose import pose_from_pose_para
 from perception_mtl.synthetic.faces.head_model import five_from_68
 
 
@@ -18,7 +19,9 @@ def read_aflw2000_mat(path: str) -> dict:
     """Reads one AFLW2000 ``.mat``.
 
     ``Pose_Para`` holds [pitch, yaw, roll] in radians as its first three values (then translation
-    and scale); ``pt3d_68`` is (3, 68) with image x, y in its first two rows.
+    and scale), in 3DDFA's convention, which is that of
+    :mod:`perception_mtl.structures.head_pose` (positive pitch = nose up); ``pt3d_68`` is (3, 68)
+    with image x, y (pixels, y down) in its first two rows.
 
     Returns:
         ``pose`` (3,) float32 (yaw, pitch, roll) degrees, ``landmarks68`` (68, 2) float32 pixels.
@@ -41,8 +44,7 @@ def read_aflw2000_mat(path: str) -> dict:
     pts = np.asarray(mat["pt3d_68"], np.float64)
     if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] != 68:
         raise BadSampleError(f"'pt3d_68' must be (3, 68), got {pts.shape}", path=path)
-    pitch, yaw, roll = np.rad2deg(para[:3])
-    return dict(pose=np.array([yaw, pitch, roll], np.float32), landmarks68=pts[:2].T.astype(np.float32))
+    return dict(pose=pose_from_pose_para(para).astype(np.float32), landmarks68=pts[:2].T.astype(np.float32))
 
 
 @DATASETS.register_module()

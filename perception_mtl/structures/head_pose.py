@@ -1,17 +1,32 @@
 """Head-pose Euler angles, rotation matrices and the horizontal-flip rules of face annotations.
 
-Convention (the one of 300W-LP / AFLW2000 and the Hopenet family): angles in degrees, ordered
-``(yaw, pitch, roll)`` in our arrays, with
+Convention: the angles of 300W-LP / AFLW2000-3D ``Pose_Para`` (3DDFA's fits), which the Hopenet
+family (and MOS) train on and are scored against. Angles in degrees, ordered ``(yaw, pitch, roll)``
+in our arrays; head and camera frames are both x right, y down, z forward (away from the camera,
+OpenCV camera axes), a frontal face (R = I) looks at the camera with its nose along -z, and
 
-    R = Rz(roll) @ Ry(yaw) @ Rx(pitch),
+    R = Rx(-pitch) @ Ry(yaw) @ Rz(roll)        (head frame -> camera frame)
 
-i.e. pitch about x, yaw about y and roll about z, applied in that order about fixed axes. This is
-``scipy.spatial.transform.Rotation.from_euler("xyz", [pitch, yaw, roll], degrees=True)``
-(lower-case ``xyz`` = extrinsic). ``R`` maps head-frame vectors to camera-frame vectors; both
-frames are x right, y down, z forward (away from the camera, OpenCV camera axes), and a frontal
-face (R = I) looks at the camera, its nose pointing along -z. With this convention a positive yaw
-moves the nose tip toward image-left and a positive roll turns the face clockwise on screen
-(the image-right eye moves down); a positive pitch moves the nose tip down.
+with the right-handed elementary rotations of :mod:`perception_mtl.structures.rotations`. This is
+scipy's intrinsic ``Rotation.from_euler("XYZ", [-pitch, yaw, roll], degrees=True)``. Signs: a
+positive yaw moves the nose tip toward image-left, a positive pitch moves it up (the face looks
+up), and a positive roll turns the face clockwise on screen (the image-right eye moves down).
+
+Where it comes from: 3DDFA's ``RotationMatrix(phi, gamma, theta)`` for ``Pose_Para = [phi, gamma,
+theta, tx, ty, tz, f]`` = [pitch, yaw, roll, ...] is ``R_x R_y R_z`` with transposed (left-handed)
+elementary matrices, i.e. ``Rx(-pitch) Ry(-yaw) Rz(-roll)``, acting in the face model's frame
+(x right, y up, z toward the viewer); image points are ``f R S + t`` with y then flipped
+(``height + 1 - y``). Our axes are that frame conjugated by ``C = diag(1, -1, -1)`` (a half turn
+about x), which keeps ``Rx`` and negates the angles of ``Ry`` and ``Rz``: ``C R C`` is the matrix
+above. Hopenet's ``draw_axis`` (its yaw negation included) draws the columns of the same matrix in
+image pixels. Relative to the package's one Euler order (``rotations``: ``Rz Ry Rx`` about fixed
+axes), ``R.T = Rz(-roll) Ry(-yaw) Rx(pitch)``, so the functions below go through it by
+transposition.
+
+Files convert at their boundary: :func:`pose_from_pose_para` / :func:`pose_to_pose_para` for the
+angles (the same numbers: radians and the ``[pitch, yaw, roll]`` order there), and
+:data:`FACE_MODEL_AXES` for 3D points (``pt3d_68``'s third row is height toward the viewer, i.e.
+minus our depth).
 
 A horizontal image flip is the reflection ``M = diag(-1, 1, 1)``, and ``M R M`` negates yaw and
 roll and keeps pitch (``M Rx M = Rx``, ``M Ry(a) M = Ry(-a)``, ``M Rz(a) M = Rz(-a)``). The five
@@ -30,19 +45,19 @@ FIVE_POINT_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth"
 FIVE_POINT_FLIP_ORDER = (1, 0, 2, 4, 3)
 """Index map of a horizontal flip: flipped[i] = original[FIVE_POINT_FLIP_ORDER[i]] (x mirrored)."""
 
+FACE_MODEL_AXES = np.diag([1.0, -1.0, -1.0])
+"""Our camera axes (x right, y down, z forward) <-> 3DDFA's face-model axes (x right, y up, z toward
+the viewer); its own inverse. A rotation maps as ``C R C``, a point as ``C p``."""
+
 
 def euler_to_matrix(yaw, pitch, roll) -> np.ndarray:
     """Rotation matrices from head-pose Euler angles in degrees (scalars or broadcastable arrays).
 
-    The package's one Euler convention (:func:`perception_mtl.structures.rotations.euler_xyz_to_matrix`)
-    with pitch about x, yaw about y and roll about z; only the argument order (that of the pose
-    arrays) and the unit (degrees) are head-pose specific.
-
     Returns:
-        (..., 3, 3) float64 ``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` (head frame -> camera frame).
+        (..., 3, 3) float64 ``Rx(-pitch) @ Ry(yaw) @ Rz(roll)`` (head frame -> camera frame).
     """
     pitch, yaw, roll = (np.deg2rad(np.asarray(a, dtype=np.float64)) for a in (pitch, yaw, roll))
-    return euler_xyz_to_matrix(pitch, yaw, roll)
+    return np.swapaxes(euler_xyz_to_matrix(pitch, -yaw, -roll), -1, -2)
 
 
 def matrix_to_euler(rot) -> np.ndarray:
@@ -51,8 +66,24 @@ def matrix_to_euler(rot) -> np.ndarray:
     Yaw is returned in [-90, 90] (the branch with cos(yaw) >= 0); at the gimbal lock
     (|yaw| = 90) roll is set to 0 and pitch carries the remaining rotation.
     """
-    pitch_yaw_roll = np.rad2deg(matrix_to_euler_xyz(rot))
-    return pitch_yaw_roll[..., [1, 0, 2]]
+    transposed = np.swapaxes(np.asarray(rot, dtype=np.float64), -1, -2)
+    pitch, neg_yaw, neg_roll = np.moveaxis(np.rad2deg(matrix_to_euler_xyz(transposed)), -1, 0)
+    return np.stack([-neg_yaw, pitch, -neg_roll], -1) + 0.0  # + 0.0: no -0.0
+
+
+def pose_from_pose_para(pose_para) -> np.ndarray:
+    """AFLW2000 / 300W-LP ``Pose_Para`` (..., >= 3) ``[pitch, yaw, roll (radians), ...]`` -> (..., 3)
+    ``(yaw, pitch, roll)`` degrees of this module (the same angles, reordered and in degrees)."""
+    para = np.asarray(pose_para, dtype=np.float64)
+    pitch, yaw, roll = np.moveaxis(np.rad2deg(para[..., :3]), -1, 0)
+    return np.stack([yaw, pitch, roll], -1)
+
+
+def pose_to_pose_para(pose) -> np.ndarray:
+    """Inverse of :func:`pose_from_pose_para`: (..., 3) ``(yaw, pitch, roll)`` degrees -> (..., 3)
+    ``[pitch, yaw, roll]`` radians, the first three ``Pose_Para`` values."""
+    yaw, pitch, roll = np.moveaxis(np.deg2rad(np.asarray(pose, dtype=np.float64)), -1, 0)
+    return np.stack([pitch, yaw, roll], -1)
 
 
 def flip_pose(poses) -> np.ndarray:

@@ -15,10 +15,13 @@ Every caller composes its angles in this order; they differ only in which axis t
 
 - driving (nuScenes frames, z up, x forward): yaw about z, pitch about y, roll about x, so
   ``euler_xyz_to_matrix(roll, pitch, yaw)`` (the sensor rig of the synthetic nuScenes set);
-- cameras and heads (OpenCV frames, x right, y down, z forward): pitch about x, yaw about y,
-  roll about z, so ``euler_xyz_to_matrix(pitch, yaw, roll)`` (head pose in
-  :mod:`perception_mtl.structures.head_pose`, which works in degrees; camera pitch in
+- cameras (OpenCV frames, x right, y down, z forward): pitch about x, yaw about y, roll about z,
+  so ``euler_xyz_to_matrix(pitch, yaw, roll)`` (camera pitch in
   :mod:`perception_mtl.structures.camera_geometry`).
+
+Head pose (:mod:`perception_mtl.structures.head_pose`, degrees) keeps the angles of AFLW2000 /
+300W-LP, whose matrix is the transpose of this order with yaw and roll negated:
+``euler_xyz_to_matrix(pitch, -yaw, -roll).T = Rx(-pitch) Ry(yaw) Rz(roll)``.
 
 The inverse returns ``angle_y`` in [-pi/2, pi/2] (the branch with cos(angle_y) >= 0); at the gimbal
 lock (|angle_y| = pi/2) ``angle_z`` is set to 0 and ``angle_x`` carries the remaining rotation.

@@ -105,6 +105,21 @@ def test_mat_reader_and_bad_mat(face_root, tmp_path):
         AFLW2000Dataset(data_root=str(folder))
 
 
+def test_pose_eval_files_read_back_the_rendered_pose(tmp_path):
+    """Generator -> .mat -> reader gives the pose the head was rendered with (one convention, no sign flip),
+    and pt3d_68's third row is height toward the viewer (AFLW2000), i.e. minus the renderer's depth."""
+    writer = SyntheticFaceWriter(str(tmp_path), num_train=0, num_val=0, num_pose_eval=3, img_size=64)
+    writer.write_pose_eval_split()
+    for index in range(3):
+        _, faces = synthetic_face_writer.render_face_image(writer.rng("pose_eval", index), 64, 1, 0.4 * 64)
+        mat_path = osp.join(str(tmp_path), "pose_eval", f"image{index:05d}.mat")
+        record = read_aflw2000_mat(mat_path)
+        np.testing.assert_allclose(record["pose"], faces[0]["pose"], atol=1e-4)
+        np.testing.assert_allclose(record["landmarks68"], faces[0]["landmarks68"][:, :2], atol=1e-4)
+        pt3d = scipy.io.loadmat(mat_path)["pt3d_68"]
+        np.testing.assert_allclose(pt3d[2], -faces[0]["landmarks68"][:, 2], atol=1e-9)
+
+
 def test_datasets_and_pipeline(face_root):
     init_default_scope("perception_mtl")
     pipeline = [

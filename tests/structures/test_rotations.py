@@ -4,7 +4,8 @@ The "before" functions below are literal copies of the formulas the three caller
 the angles had one home (driving's ``rotation_from_euler_zyx(yaw, pitch, roll)``, head pose's
 ``euler_to_matrix(yaw, pitch, roll)`` / ``matrix_to_euler`` in degrees, the camera's torch
 ``euler_to_rotation(pitch, yaw, roll)`` / ``rotation_to_euler``), so a change of axis or argument
-order in the shared code shows up as a different matrix.
+order in the shared code shows up as a different matrix. Head pose has since moved to AFLW2000's
+angles on purpose; its test pins the new matrix to the former formula.
 """
 
 import numpy as np
@@ -151,13 +152,17 @@ def test_sensor_rig_draws_and_composes_the_lidar_mount_as_before():
     np.testing.assert_array_equal(rig.sensors[LIDAR_CHANNEL].sensor2ego[:3, :3], _driving_before(yaw, pitch, roll))
 
 
-def test_head_pose_gets_the_former_matrices_and_angles():
+def test_head_pose_is_the_former_matrix_transposed_with_yaw_and_roll_negated():
+    """Head pose left the former ``Rz(roll) Ry(yaw) Rx(pitch)`` (pitch positive = nose down) for AFLW2000's
+    ``Rx(-pitch) Ry(yaw) Rz(roll)`` (see ``test_head_pose``), which is that matrix for (-yaw, pitch, -roll),
+    transposed: the same shared code, bit for bit."""
     poses = np.rad2deg(_angles(200, 3)[:, [1, 0, 2]])  # (yaw, pitch, roll) degrees, yaw in (-90, 90)
-    np.testing.assert_array_equal(euler_to_matrix(*poses.T), _head_before(*poses.T))
-    rot = _head_before(*poses.T)
-    np.testing.assert_array_equal(matrix_to_euler(rot), _head_inverse_before(rot))
-    locked = _head_before(90.0, 20.0, 15.0)
-    np.testing.assert_array_equal(matrix_to_euler(locked), _head_inverse_before(locked))
+    yaw, pitch, roll = poses.T
+    np.testing.assert_array_equal(euler_to_matrix(yaw, pitch, roll), _head_before(-yaw, pitch, -roll).swapaxes(-1, -2))
+    rot = euler_to_matrix(yaw, pitch, roll)
+    np.testing.assert_array_equal(matrix_to_euler(rot), _head_inverse_before(rot.swapaxes(-1, -2)) * [-1, 1, -1])
+    locked = euler_to_matrix(90.0, 20.0, 15.0)
+    np.testing.assert_array_equal(matrix_to_euler(locked), _head_inverse_before(locked.T) * [-1, 1, -1])
 
 
 def test_camera_callers_get_the_former_matrices_and_angles():

@@ -13,7 +13,10 @@ Layout under ``out_dir``::
 eye, nose, left mouth, right mouth; flag 1.0 = self-occluded, 0.0 = visible), the RetinaFace
 blur/score column (1.0 here), then ``yaw pitch roll`` in degrees. The ``.mat`` files hold
 ``Pose_Para`` (1, 7) = [pitch, yaw, roll (radians), tx, ty, tz, scale] and ``pt3d_68`` (3, 68)
-(x, y image pixels, z depth pixels), as AFLW2000.
+(x, y image pixels, then height toward the viewer in pixels, i.e. minus the depth), as AFLW2000.
+All angles are in the convention of :mod:`perception_mtl.structures.head_pose`, which is the one of
+AFLW2000 / 300W-LP (positive pitch = nose up), so the files' angles are the rendered head's; tx, ty
+are the landmarks' centroid in image pixels (y down), not 3DDFA's y-up translation.
 
 Image ``i`` of split ``s`` is drawn from ``numpy.random.default_rng([seed, s_id, i])``: splits
 never share a random stream, and the same settings write the same files. Each image and its
@@ -32,6 +35,8 @@ import cv2
 import numpy as np
 import scipy.io
 
+from perception_mtl.structures.head_pose import pose_to_pose_para
+
 from .face_renderer import render_face_image
 
 SPLIT_IDS = {"train": 0, "val": 1, "pose_eval": 2}
@@ -48,11 +53,16 @@ def format_label_line(face: dict) -> str:
 
 
 def write_aflw2000_mat(path: str, pose: np.ndarray, landmarks68: np.ndarray, scale: float) -> None:
-    """AFLW2000-style ``.mat``: ``Pose_Para`` [pitch, yaw, roll (rad), tx, ty, tz, scale], ``pt3d_68`` (3, 68)."""
-    yaw, pitch, roll = np.deg2rad(pose)
+    """AFLW2000-style ``.mat``: ``Pose_Para`` [pitch, yaw, roll (rad), tx, ty, tz, scale], ``pt3d_68`` (3, 68).
+
+    Args:
+        pose: (3,) (yaw, pitch, roll) degrees. landmarks68: (68, 3) camera-frame pixels (x, y image, z depth).
+        scale: pixels per head unit.
+    """
     centre = landmarks68.mean(0)
-    pose_para = np.array([[pitch, yaw, roll, centre[0], centre[1], 0.0, scale]])
-    scipy.io.savemat(path, {"Pose_Para": pose_para, "pt3d_68": landmarks68.T.astype(np.float64)})
+    pose_para = np.concatenate([pose_to_pose_para(pose), [centre[0], centre[1], 0.0, scale]])[None]
+    pt3d = landmarks68.astype(np.float64) * [1.0, 1.0, -1.0]  # AFLW2000's z points toward the viewer
+    scipy.io.savemat(path, {"Pose_Para": pose_para, "pt3d_68": pt3d.T})
 
 
 class SyntheticFaceWriter:
