@@ -193,7 +193,7 @@ def write_tiny_nuscenes(root: str, token: str = "tok0") -> str:
             divider=(False, [(0.0, 0.0), (40.0, 0.0)]),
         ),
     )
-    sweep_code = np.eye(4)  # mmdet3d's [R^T | -t] encoding; identity = the sweep sensor is the key LiDAR
+    sweep_code = np.eye(4)  # [R^T | -t] (no poses: read so); identity = the sweep sensor is the key LiDAR
     info = dict(
         sample_idx=0,
         token=token,

@@ -144,7 +144,8 @@ def test_record_without_token_is_named(tiny):
 
 
 def test_sweep_decoding_matches_mmdet3d(tiny):
-    """Our sweep transform reads mmdet3d's lidar2sensor encoding exactly as mmdet3d's loader."""
+    """Without poses to check against, a sweep's lidar2sensor is read as [R^T | -t], exactly as
+    mmdet3d's LoadPointsFromMultiSweeps reads it (the encoding our converter writes)."""
     from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
     from mmdet3d.structures.points import LiDARPoints
 
@@ -169,6 +170,93 @@ def test_sweep_decoding_matches_mmdet3d(tiny):
         dict(results, points=LiDARPoints(key, points_dim=5))
     )["points"]
     assert torch.allclose(ours.tensor[:, :3], theirs.tensor[:, :3], atol=1e-4)
+
+
+def _pose(yaw, translation):
+    m = np.eye(4)
+    m[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+    m[:3, 3] = translation
+    return m
+
+
+def _turning_ego(root):
+    """Key and sweep poses of an ego that turned 0.35 rad and drove ~5 m between them, sweep
+    points in the sweep LiDAR frame and their key-frame positions computed through the world frame,
+    and the two converters' lidar2sensor codes of that sweep."""
+    lidar2ego = _pose(-np.pi / 2, [0.94, 0.0, 1.84])  # nuScenes' LIDAR_TOP mount
+    key_e2g = _pose(0.9, [612.0, 1643.0, 0.0])
+    sweep_e2g = _pose(0.9 - 0.35, [612.0 - 4.4, 1643.0 - 2.1, 0.0])
+    pts = np.random.default_rng(0).uniform(-30, 30, size=(200, 5)).astype(np.float32)
+    pts[:, 2] = np.abs(pts[:, 2]) / 10
+    pts = pts[np.linalg.norm(pts[:, :2], axis=1) >= 1.0]  # the loader drops points within 1 m
+    sweep_path = os.path.join(root, "sweeps/LIDAR_TOP/turn_sweep.pcd.bin")
+    pts.tofile(sweep_path)
+    world = np.c_[pts[:, :3], np.ones(len(pts))] @ (sweep_e2g @ lidar2ego).T
+    truth = (world @ np.linalg.inv(key_e2g @ lidar2ego).T)[:, :3]
+    sweep2key = np.linalg.inv(key_e2g @ lidar2ego) @ sweep_e2g @ lidar2ego
+    rot, t = sweep2key[:3, :3], sweep2key[:3, 3]
+    ours = np.eye(4)  # NuScenesInfoConverter: [R^T | -t]
+    ours[:3, :3], ours[:3, 3] = rot.T, -t
+    mmdet3d = np.eye(4)  # mmdet3d 1.4 update_infos_to_v2.py: [R^T | -R^T t], from sensor2lidar (R, t)
+    mmdet3d[:3, :3], mmdet3d[:3, 3] = rot.T, -rot.T @ t
+    results = dict(
+        token="turn",
+        timestamp=1.0,
+        ego2global=key_e2g.tolist(),
+        lidar_points=dict(
+            lidar_path=os.path.join(root, "samples/LIDAR_TOP/tok0.pcd.bin"), lidar2ego=lidar2ego.tolist()
+        ),
+    )
+
+    def with_code(code, poses=True):
+        sweep = dict(lidar_points=dict(lidar_path=sweep_path, lidar2sensor=code.astype(np.float32).tolist()))
+        if poses:
+            sweep["lidar_points"]["lidar2ego"] = lidar2ego.tolist()
+            sweep["ego2global"] = sweep_e2g.tolist()
+        return dict(results, lidar_sweeps=[dict(sweep, timestamp=0.5)])
+
+    return pts, truth, ours, mmdet3d, with_code
+
+
+def test_sweeps_of_both_converters_decode_exactly_on_a_turning_ego(tiny):
+    """Our [R^T | -t] and mmdet3d's [R^T | -R^T t] of the same sweep land on the key-frame points
+    computed from the poses; read mmdet3d's way, mmdet3d's own code is off by metres."""
+    from mmdet3d.datasets.transforms import LoadPointsFromMultiSweeps
+    from mmdet3d.structures.points import LiDARPoints
+
+    from perception_mtl.datasets.transforms import LoadLidarPointsWithSweeps
+
+    root, _ = tiny
+    pts, truth, ours, mmdet3d, with_code = _turning_ego(root)
+    gap = np.linalg.norm(ours[:3, 3] - mmdet3d[:3, 3])  # |(R^T - I) t|
+    assert gap > 1.5
+    load = LoadLidarPointsWithSweeps(use_dim=(0, 1, 2, 3, 4), sweeps_num=1, test_mode=True)
+    for code in (ours, mmdet3d):
+        points = load(with_code(code))["points"].tensor.numpy()
+        sweep = points[points[:, -1] == 0.5]
+        assert sweep.shape == (len(pts), 6)
+        assert np.abs(sweep[:, :3] - truth).max() < 1e-3
+        assert np.array_equal(sweep[:, 3:5], pts[:, 3:5])
+    # mmdet3d's loader: exact on our code, misplaced by the gap on its own converter's.
+    key = np.fromfile(os.path.join(root, "samples/LIDAR_TOP/tok0.pcd.bin"), np.float32).reshape(-1, 5)
+    theirs = LoadPointsFromMultiSweeps(sweeps_num=1, use_dim=[0, 1, 2, 3, 4], test_mode=True, remove_close=True)
+    for code, error in ((ours, 0.0), (mmdet3d, gap)):
+        got = theirs(dict(with_code(code), points=LiDARPoints(key, points_dim=5)))["points"].tensor.numpy()[len(key) :]
+        assert np.linalg.norm(got[:, :3] - truth, axis=1) == pytest.approx(np.full(len(pts), error), abs=1e-3)
+
+
+def test_sweep_code_that_disagrees_with_the_poses_raises(tiny):
+    from perception_mtl.datasets.transforms import LoadLidarPointsWithSweeps
+
+    root, _ = tiny
+    _, _, ours, _, with_code = _turning_ego(root)
+    wrong = ours.copy()
+    wrong[:3, 3] += [0.0, 0.5, 0.0]
+    load = LoadLidarPointsWithSweeps(use_dim=(0, 1, 2, 3, 4), sweeps_num=1, test_mode=True)
+    with pytest.raises(BadSampleError, match="disagrees with the sweep's and key frame's poses"):
+        load(with_code(wrong))
+    # Without the sweep's poses the code is taken as written ([R^T | -t]).
+    assert load(with_code(wrong, poses=False))["points"].shape == (500 + len(_turning_ego(root)[0]), 6)
 
 
 def test_sample_carries_its_lidar2ego_for_the_occupancy_head(tiny):

@@ -14,9 +14,10 @@ mmdet3d 1.x (``tools/dataset_converters/nuscenes_converter.py`` followed by
         'lidar_points': {'num_pts_feats': 5, 'lidar_path': file name (under samples/LIDAR_TOP),
                          'lidar2ego': 4x4},
         'lidar_sweeps': [  # up to max_sweeps, newest first (key frames of earlier samples included)
-            {'lidar_points': {'lidar2ego': 4x4 (of the sweep), 'lidar2sensor': 4x4 in mmdet3d's encoding
-                              [R^T | -t] of sweep -> key LiDAR (R, t); not a true inverse, see
-                              _mmdet3d_sweep_code), 'lidar_path': 'sweeps/LIDAR_TOP/...' or
+            {'lidar_points': {'lidar2ego': 4x4 (of the sweep), 'lidar2sensor': 4x4 [R^T | -t] of
+                              sweep -> key LiDAR (R, t), the layout mmdet3d's loader decodes; not
+                              a true inverse, and not what mmdet3d's converter writes, see
+                              _sweep_code), 'lidar_path': 'sweeps/LIDAR_TOP/...' or
                               'samples/LIDAR_TOP/...' (relative to the root)},
              'ego2global': 4x4, 'timestamp': seconds, 'sample_data_token': str}],
         'images': {'CAM_FRONT': {'img_path': file name (under samples/CAM_FRONT), 'cam2img': 3x3,
@@ -84,12 +85,14 @@ class ConversionReport:
     skipped: list[str] = field(default_factory=list)  # error messages of skipped samples
 
 
-def _mmdet3d_sweep_code(sensor2lidar: np.ndarray) -> list:
-    """mmdet3d's ``lidar2sensor`` field: [R^T | -t] for the sweep -> key LiDAR transform (R, t).
+def _sweep_code(sensor2lidar: np.ndarray) -> list:
+    """The ``lidar2sensor`` field we write: [R^T | -t] for the sweep -> key LiDAR transform (R, t).
 
-    Not the inverse matrix its name suggests: mmdet3d's ``LoadPointsFromMultiSweeps`` (and ours)
-    decode it as ``p @ code[:3, :3] - code[:3, 3] = R p + t``, which is exact. Writing the true
-    inverse would misplace every sweep for mmdet3d's loader, so infos keep mmdet3d's encoding.
+    Not the inverse matrix its name suggests, but the layout mmdet3d's ``LoadPointsFromMultiSweeps``
+    decodes (``p @ code[:3, :3] - code[:3, 3] = R p + t``), so mmdet3d's loader and ours both
+    read our infos exactly. mmdet3d 1.4's own converter (``update_infos_to_v2.py``) writes the
+    true inverse [R^T | -R^T t] instead, which its loader misplaces by (R^T - I) t; our loader
+    tells the two apart by the poses (``decode_sweep_code`` in ``load_lidar_points_with_sweeps``).
     """
     code = np.eye(4)
     code[:3, :3] = sensor2lidar[:3, :3].T
@@ -226,7 +229,7 @@ class NuScenesInfoConverter:
                 {
                     "lidar_points": {
                         "lidar2ego": sweep2ego.tolist(),
-                        "lidar2sensor": _mmdet3d_sweep_code(sensor2lidar),
+                        "lidar2sensor": _sweep_code(sensor2lidar),
                         "lidar_path": sd["filename"],
                     },
                     "ego2global": sweep_ego2global.tolist(),

@@ -1,4 +1,4 @@
-"""LiDAR key frame + sweeps loading with validation."""
+"""LiDAR key frame + sweeps loading with validation, for infos written by our converter or mmdet3d's."""
 
 from __future__ import annotations
 
@@ -26,15 +26,84 @@ def read_points(path: str, load_dim: int, token: str | None) -> np.ndarray:
     return points
 
 
+# How far (metres; rotation entries) a sweep's ``lidar2sensor`` may sit from its poses' transform.
+# Poses stored as float32 would cost ~1e-4 m at nuScenes' global coordinates; the two encodings
+# differ by |(R^T - I) t|, metres on a turning ego.
+SWEEP_CODE_TOL = 0.01
+
+
+def _matrix(value) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=np.float64).reshape(4, 4)
+
+
+def sweep_to_key_from_poses(sweep: dict, results: dict) -> np.ndarray | None:
+    """(4, 4) sweep LiDAR -> key LiDAR from the poses both converters write, or None without them.
+
+    ``inv(ego2global_key @ lidar2ego_key) @ ego2global_sweep @ lidar2ego_sweep``: the sweep's
+    ``lidar_points.lidar2ego`` and ``ego2global`` and the key frame's.
+    """
+    mats = [
+        _matrix(results.get("lidar_points", {}).get("lidar2ego")),
+        _matrix(results.get("ego2global")),
+        _matrix(sweep["lidar_points"].get("lidar2ego")),
+        _matrix(sweep.get("ego2global")),
+    ]
+    if any(m is None for m in mats):
+        return None
+    key_l2e, key_e2g, sweep_l2e, sweep_e2g = mats
+    return np.linalg.inv(key_e2g @ key_l2e) @ sweep_e2g @ sweep_l2e
+
+
+def decode_sweep_code(
+    code, sweep2key: np.ndarray | None = None, path: str | None = None, token: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(R (3, 3), t (3,)) of the sweep -> key LiDAR transform, ``p_key = R p + t``, from ``lidar2sensor``.
+
+    Two writers, two encodings of the same (R, t), both with ``code[:3, :3] = R^T``:
+
+    - ours (``NuScenesInfoConverter``, so also the synthetic writer): ``[R^T | -t]``, the layout
+      mmdet3d's ``LoadPointsFromMultiSweeps`` decodes (``p @ code[:3, :3] - code[:3, 3]``);
+    - mmdet3d 1.4's ``update_infos_to_v2.py``: ``[R^T | -R^T t]``, the true inverse, which that
+      same loader misplaces by ``(R^T - I) t`` (metres when the ego turns between sweep and key).
+
+    The code alone cannot say which it is, so it is checked against ``sweep2key`` (from the
+    poses, :func:`sweep_to_key_from_poses`): the encoding whose ``t`` agrees with the poses' to
+    ``SWEEP_CODE_TOL`` is used. Both converters write those poses into every info, so this also
+    reads infos written before the check existed; a writer's mark in the file's metainfo would
+    not (and the metainfo does not reach the pipeline's transforms). Where the two agree with each other (no turn,
+    or no translation) either is exact. A code that matches neither raises ``BadSampleError``.
+    Without poses (hand-made infos) the code is read as ``[R^T | -t]``, as mmdet3d's loader reads it.
+    """
+    code = np.asarray(code, dtype=np.float64).reshape(4, 4)
+    rot, shift = code[:3, :3].T, code[:3, 3]
+    t_ours, t_mmdet3d = -shift, -rot @ shift
+    if sweep2key is None:
+        return rot, t_ours
+    err_rot = float(np.abs(rot - sweep2key[:3, :3]).max())
+    err_ours = float(np.linalg.norm(t_ours - sweep2key[:3, 3]))
+    err_mmdet3d = float(np.linalg.norm(t_mmdet3d - sweep2key[:3, 3]))
+    if err_rot > SWEEP_CODE_TOL or min(err_ours, err_mmdet3d) > SWEEP_CODE_TOL:
+        raise BadSampleError(
+            f"sweep lidar2sensor disagrees with the sweep's and key frame's poses (rotation off by "
+            f"{err_rot:.3g}, translation off by {err_ours:.3g} m read as [R^T | -t], {err_mmdet3d:.3g} m "
+            "read as [R^T | -R^T t])",
+            path,
+            token,
+        )
+    return rot, (t_ours if err_ours <= err_mmdet3d else t_mmdet3d)
+
+
 @TRANSFORMS.register_module()
 class LoadLidarPointsWithSweeps(BaseTransform):
     """Loads the key-frame point cloud and up to ``sweeps_num`` earlier sweeps in the key LiDAR frame.
 
     Reads the mmdet3d v2 info fields ``lidar_points.lidar_path`` and ``lidar_sweeps[i]`` (with
-    ``lidar_points.lidar_path``, ``lidar_points.lidar2sensor`` and ``timestamp``). Each sweep is moved
-    into the key frame as mmdet3d does; a last channel holds the time lag in seconds
-    (0 for the key frame). Points within ``remove_close`` metres of a sweep's sensor are dropped
-    (they hit the ego vehicle).
+    ``lidar_points.lidar_path``, ``lidar_points.lidar2sensor`` and ``timestamp``, and the poses
+    ``lidar_points.lidar2ego``, ``ego2global`` of sweep and key frame where present). Each sweep
+    is moved into the key LiDAR frame exactly, whichever converter wrote the info (ours or
+    mmdet3d's, which encode ``lidar2sensor`` differently; see :func:`decode_sweep_code`); a last
+    channel holds the time lag in seconds (0 for the key frame). Points within ``remove_close``
+    metres of a sweep's sensor are dropped (they hit the ego vehicle).
 
     Adds ``results['points']`` as ``LiDARPoints`` of dims ``len(use_dim) + 1``.
 
@@ -70,12 +139,13 @@ class LoadLidarPointsWithSweeps(BaseTransform):
         chosen = self._choose(len(sweeps))
         for i in chosen:
             sweep = sweeps[i]
-            pts = read_points(sweep["lidar_points"]["lidar_path"], self.load_dim, token)[:, self.use_dim]
+            path = sweep["lidar_points"]["lidar_path"]
+            pts = read_points(path, self.load_dim, token)[:, self.use_dim]
             pts = pts[np.linalg.norm(pts[:, :2], axis=1) >= self.remove_close]
-            # mmdet3d's v2 infos store ``lidar2sensor`` as [R^T | -t] for the sweep->key transform (R, t),
-            # not as a true inverse; decode it the way mmdet3d's own loader does so its infos stay valid.
-            encoded = np.asarray(sweep["lidar_points"]["lidar2sensor"], dtype=np.float32)
-            pts[:, :3] = pts[:, :3] @ encoded[:3, :3] - encoded[:3, 3]
+            rot, trans = decode_sweep_code(
+                sweep["lidar_points"]["lidar2sensor"], sweep_to_key_from_poses(sweep, results), path, token
+            )
+            pts[:, :3] = (pts[:, :3] @ rot.T + trans).astype(np.float32)  # rows: R p + t
             lag = np.full((len(pts), 1), results["timestamp"] - sweep["timestamp"], np.float32)
             clouds.append(np.concatenate([pts, lag], 1))
         points = np.concatenate(clouds).astype(np.float32)

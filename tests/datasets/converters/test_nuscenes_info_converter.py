@@ -18,6 +18,7 @@ from perception_mtl.datasets.converters.nuscenes_info_converter import (
     NuScenesDataError,
     NuScenesInfoConverter,
 )
+from perception_mtl.datasets.transforms.load_lidar_points_with_sweeps import decode_sweep_code, sweep_to_key_from_poses
 from perception_mtl.synthetic.driving.object_catalog import CLASS_SPECS
 
 CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
@@ -173,6 +174,9 @@ def test_sweeps_align_static_objects(infos, nusc, synthetic_root):
         pts = pts.reshape(-1, 5)[:, :3].astype(np.float64)
         code = np.asarray(sweep["lidar_points"]["lidar2sensor"], dtype=np.float64)
         in_key = pts @ code[:3, :3] - code[:3, 3]
+        # Our loader checks the code against the poses and reads it the same way.
+        rot, trans = decode_sweep_code(code, sweep_to_key_from_poses(sweep, info))
+        assert np.allclose(pts @ rot.T + trans, in_key, atol=1e-4)
         _, boxes, _ = nusc.get_sample_data(nusc.get("sample", info["token"])["data"]["LIDAR_TOP"])
         for inst, box in zip(info["instances"], boxes):
             if inst["num_lidar_pts"] < 30 or np.hypot(*inst["velocity"]) > 0 or np.isnan(inst["velocity"][0]):
