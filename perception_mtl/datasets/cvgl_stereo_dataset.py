@@ -7,7 +7,9 @@ all with the same number of rows N, read with ``np.load(path, mmap_mode='r')``::
     xworld.npy yworld.npy zworld.npy              (N,) float parameters
     left_img.npy right_img.npy                    (N, H, W, 3) uint8 RGB images
 
-``x, y, z`` are the translation ``t`` (tx, ty, tz) of the projection ``P = K [R | t]``;
+``x, y, z`` are the translation ``t`` (tx, ty, tz) of the projection ``P = K [R | t]``. An optional
+``doffs.npy`` (N,) gives each rectified pair's principal-point offset ``u0_right - u0_left`` in
+pixels (Middlebury's ``doffs``; depth is ``fx b / (disparity + doffs)``); CVGL has none (0).
 ``xworld, yworld, zworld`` a 3D world point (our synthetic writer stores the left camera centre
 in the world frame there). Our synthetic data adds ``splits/train.npy`` and ``splits/test.npy``
 (int64 row indices of a fixed, shuffled split) and ``meta.json`` (units, sampling ranges and the
@@ -46,6 +48,8 @@ CVGL_PARAM_FIELDS = (
 )
 CVGL_IMAGE_FIELDS = ("left_img", "right_img")
 CVGL_FIELDS = CVGL_PARAM_FIELDS + CVGL_IMAGE_FIELDS
+CVGL_OPTIONAL_FIELDS = ("doffs",)
+"""(N,) parameter arrays read when present (``doffs``: 0 when absent, as CVGL)."""
 
 PARAM_NAMES = ("fx", "fy", "u0", "v0", "baseline", "disparity", "tx", "ty", "tz", "pitch")
 """Order of ``gt_calib`` / ``pred_calib``: pixels (fx .. v0, disparity), metres, pitch in radians."""
@@ -120,7 +124,8 @@ class CVGLStereoDataset(Dataset):
     Each item is ``dict(inputs=(2, 3, H, W) uint8 tensor (left, right RGB), data_samples=BaseDataElement)``
     with ``gt_calib`` (10,) float32 in :data:`PARAM_NAMES` order (pitch in radians) and
     ``gt_world_point`` (3,) (``xworld, yworld, zworld``); metainfo ``sample_idx`` (row in the
-    arrays), ``img_shape`` (H, W).
+    arrays), ``img_shape`` (H, W) and ``doffs`` (pixels, ``u0_right - u0_left`` of the rectified
+    pair: a known property of the rig, not a target; 0.0 without ``doffs.npy``).
 
     Args:
         data_root: directory holding the ``.npy`` files.
@@ -150,7 +155,8 @@ class CVGLStereoDataset(Dataset):
         self.data_root = data_root
         self.split = split
         self.pitch_scale = 1.0 if pitch_unit == "rad" else float(np.pi / 180.0)
-        self.arrays = open_cvgl_arrays(data_root)
+        optional = [f for f in CVGL_OPTIONAL_FIELDS if osp.isfile(cvgl_path(data_root, f))]
+        self.arrays = open_cvgl_arrays(data_root, CVGL_FIELDS + tuple(optional))
         total = len(self.arrays["fx"])
         self.indices = self._split_indices(total, ordered_train_ratio)
         if num_samples is not None:
@@ -195,6 +201,18 @@ class CVGLStereoDataset(Dataset):
             )
         return params
 
+    def get_doffs(self, index: int) -> float:
+        """Principal-point offset ``u0_right - u0_left`` (pixels) of item ``index``; 0.0 without ``doffs.npy``."""
+        if "doffs" not in self.arrays:
+            return 0.0
+        row = int(self.indices[index])
+        doffs = float(self.arrays["doffs"][row])
+        if not np.isfinite(doffs):
+            raise BadSampleError(
+                f"non-finite value at index {row}", path=cvgl_path(self.data_root, "doffs"), token=str(row)
+            )
+        return doffs
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"CVGLStereoDataset({self.split}): index {index} out of range {len(self)}")
@@ -203,7 +221,9 @@ class CVGLStereoDataset(Dataset):
         left = np.asarray(self.arrays["left_img"][row])
         right = np.asarray(self.arrays["right_img"][row])
         pair = torch.from_numpy(np.ascontiguousarray(np.stack([left, right]).transpose(0, 3, 1, 2)))
-        sample = BaseDataElement(metainfo=dict(sample_idx=row, split=self.split, img_shape=left.shape[:2]))
+        sample = BaseDataElement(
+            metainfo=dict(sample_idx=row, split=self.split, img_shape=left.shape[:2], doffs=self.get_doffs(index))
+        )
         sample.gt_calib = torch.from_numpy(params.astype(np.float32))
         sample.gt_world_point = torch.tensor(
             [float(self.arrays[f][row]) for f in ("xworld", "yworld", "zworld")], dtype=torch.float32

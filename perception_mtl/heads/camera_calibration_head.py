@@ -14,6 +14,7 @@ from perception_mtl.registry import MODELS
 from perception_mtl.structures.camera_geometry import (
     axis_planes,
     dehomogenise,
+    depth_from_disparity,
     intrinsic_matrix,
     projection_matrix,
     rotation_x,
@@ -26,7 +27,8 @@ from .pose_bin_coder import PoseBinCoder
 
 PARAM_NAMES = ("fx", "fy", "u0", "v0", "baseline", "disparity", "tx", "ty", "tz", "pitch")
 LINEAR_PARAMS = PARAM_NAMES[:-1]
-GEOMETRIC_TERMS = ("vp", "wc", "planes", "orth", "det")
+GEOMETRIC_TERMS = ("vp", "wc", "planes", "orth", "det", "depth")
+DEFAULT_OFF_TERMS = ("depth",)  # added after the configs' recorded runs; weight 0 unless configured
 ROTATION_MODES = ("cos_sin", "angle")
 VP_MODES = ("sphere", "image")
 
@@ -64,6 +66,12 @@ class CameraCalibrationHead(BaseModule):
       row v = 0, and the principal plane; see ``axis_planes``) in Hesse form ``(n, d)``: L1 of the
       unit normals plus L1 of the offsets over ``planes_dist_scale`` metres, summed over the planes.
     - ``loss_orth``: mean |R R^T - I|; ``loss_det``: |det R - 1| (``rotation='cos_sin'`` only).
+    - ``loss_depth`` (weight 0 unless set in ``loss_weights``): the world origin triangulated from the
+      predicted fx, baseline and disparity, ``Z = fx b / (d + doffs)`` (``d + doffs`` kept >=
+      ``depth_min_disparity`` pixels), against the ground-truth ``t_z``, L1 in ``t_z``'s normalised
+      units: the stereo triangulation of UGCL's R variant. ``doffs`` (pixels, ``u0_right - u0_left``,
+      Middlebury's principal-point offset of a rectified pair) is each sample's metainfo ``doffs``
+      (0 when absent: one principal point, as CVGL).
 
     Binned parameters (``binned``, e.g. ``fx``): besides the regression output the head gives
     ``num_bins`` logits over bins of ``bin_width`` starting at ``low`` (physical units); the prediction
@@ -74,7 +82,8 @@ class CameraCalibrationHead(BaseModule):
     (Lopez et al., CVPR 2019; DeepCalib).
 
     Loss keys: ``loss_<param>`` for the 10 parameters and ``loss_vp``, ``loss_wc``, ``loss_planes``,
-    ``loss_orth``, ``loss_det``, each times its weight in ``loss_weights`` (default 1; a weight of 0 drops the term).
+    ``loss_orth``, ``loss_det``, ``loss_depth``, each times its weight in ``loss_weights`` (default 1, 0 for
+    ``depth``; a weight of 0 drops the term).
 
     Args:
         in_channels: length of the input feature vector.
@@ -89,6 +98,7 @@ class CameraCalibrationHead(BaseModule):
         vp_eps: 'image' mode: smallest ``|w|`` of a predicted vanishing point.
         wc_min_depth: smallest predicted ``t_z`` (metres) when dehomogenising the world origin.
         planes_dist_scale: metres of plane offset that weigh as much as a unit of normal in ``loss_planes``.
+        depth_min_disparity: smallest ``d + doffs`` (pixels) when triangulating in ``loss_depth``.
         dropout: dropout before the output layer.
         binned: linear parameter name -> dict(low, bin_width, num_bins, label_sigma=bin_width) in the
             parameter's units (``label_sigma`` 0: one-hot labels), see above.
@@ -109,6 +119,7 @@ class CameraCalibrationHead(BaseModule):
         vp_eps: float = 1e-2,
         wc_min_depth: float = 0.5,
         planes_dist_scale: float = 10.0,
+        depth_min_disparity: float = 0.1,
         dropout: float = 0.0,
         binned: Mapping[str, Mapping[str, float]] | None = None,
         bin_cls_weight: float = 1.0,
@@ -138,7 +149,9 @@ class CameraCalibrationHead(BaseModule):
         self.register_buffer("param_mean", torch.tensor(means), persistent=False)
         self.register_buffer("param_std", torch.tensor(stds), persistent=False)
         self.rotation = rotation
-        self.loss_weights = {t: float(weights.get(t, 1.0)) for t in (*PARAM_NAMES, *GEOMETRIC_TERMS)}
+        self.loss_weights = {
+            t: float(weights.get(t, 0.0 if t in DEFAULT_OFF_TERMS else 1.0)) for t in (*PARAM_NAMES, *GEOMETRIC_TERMS)
+        }
         if rotation == "angle":
             self.loss_weights["orth"] = self.loss_weights["det"] = 0.0
         self.vp_mode, self.vp_axes = vp_mode, tuple(vp_axes)
@@ -146,6 +159,9 @@ class CameraCalibrationHead(BaseModule):
         if planes_dist_scale <= 0:
             raise ValueError(f"CameraCalibrationHead: planes_dist_scale must be > 0, got {planes_dist_scale}")
         self.planes_dist_scale = float(planes_dist_scale)
+        if depth_min_disparity <= 0:
+            raise ValueError(f"CameraCalibrationHead: depth_min_disparity must be > 0, got {depth_min_disparity}")
+        self.depth_min_disparity = float(depth_min_disparity)
 
         layers: list[nn.Module] = []
         width = in_channels
@@ -246,12 +262,25 @@ class CameraCalibrationHead(BaseModule):
         )
         plane_err = (axis_planes(proj_pred) - axis_planes(proj_gt)).abs()
         losses["loss_planes"] = (plane_err[..., :3].sum(-1) + plane_err[..., 3] / self.planes_dist_scale).sum(-1).mean()
+        if self.loss_weights["depth"] > 0:
+            doffs = torch.tensor(
+                [float(s.metainfo.get("doffs", 0.0)) for s in data_samples], dtype=raw.dtype, device=raw.device
+            )
+            losses["loss_depth"] = self._depth_loss(pred["params"], gt, doffs)
         if self.rotation == "cos_sin":
             rot = pred["rot"]
             eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
             losses["loss_orth"] = (rot @ rot.transpose(-1, -2) - eye).abs().mean()
             losses["loss_det"] = (torch.linalg.det(rot) - 1.0).abs().mean()
         return {k: v * self.loss_weights[k[len("loss_") :]] for k, v in losses.items() if self.loss_weights[k[5:]] > 0}
+
+    def _depth_loss(self, params: Tensor, gt: Tensor, doffs: Tensor) -> Tensor:
+        """Mean |Z - t_z| / std(t_z): (B, 10) predicted parameters triangulated with (B,) ``doffs``, (B, 10) gt."""
+        i = {name: PARAM_NAMES.index(name) for name in ("fx", "baseline", "disparity", "tz")}
+        depth = depth_from_disparity(
+            params[:, i["disparity"]], params[:, i["fx"]], params[:, i["baseline"]], doffs, self.depth_min_disparity
+        )
+        return (depth - gt[:, i["tz"]]).abs().mean() / self.param_std[i["tz"]]
 
     def _vp_loss(self, proj_pred: Tensor, proj_gt: Tensor) -> Tensor:
         axes = list(self.vp_axes)

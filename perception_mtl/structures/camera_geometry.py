@@ -13,6 +13,11 @@ Conventions (used by the UGCL calibration head, its data and its tests):
   axes as ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``: the package's one convention,
   :func:`perception_mtl.structures.rotations.euler_xyz_to_matrix_torch` ``(pitch, yaw, roll)``
   (and its inverse ``matrix_to_euler_xyz_torch``, yaw in [-pi/2, pi/2]).
+- Rectified stereo (Middlebury 2014's ``calib.txt`` convention): both views share fx, fy, v0 and
+  R; the right camera sits ``baseline`` along the left one's +x and its principal point is
+  ``u0_right = u0_left + doffs``. A point at depth Z has disparity ``d = u_left - u_right =
+  fx b / Z - doffs``, so ``Z = fx b / (d + doffs)``; ``doffs = 0`` (one principal point) is the
+  special case CVGL and our default synthetic rigs use.
 - Road scenes (the synthetic CVGL renderer) use a world frame with the same axes as a level
   camera: X right, Y down, Z forward along the road, ground at Y = 0. A camera pitched by
   ``pitch`` has ``R = Rx(pitch)``; pitch > 0 tilts the optical axis down towards the road
@@ -137,6 +142,23 @@ def decompose_projection_matrix(proj: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     rot = rot * det_sign.unsqueeze(-1)
     trans = torch.linalg.solve(intrinsics, proj[..., 3:]).squeeze(-1) / scale[..., 0] * det_sign
     return intrinsics, rot, trans
+
+
+def disparity_from_depth(depth, fx, baseline, doffs=0.0):
+    """Disparity ``u_left - u_right = fx b / Z - doffs`` (pixels) of points at depth ``Z`` (metres, along
+    the optical axis) on a rectified rig (see the module docstring). Elementwise on tensors, arrays or
+    floats (broadcast); ``doffs = u0_right - u0_left`` in pixels (Middlebury's ``doffs``)."""
+    return fx * baseline / depth - doffs
+
+
+def depth_from_disparity(disparity, fx, baseline, doffs=0.0, min_disparity: float = 0.0):
+    """Depth ``Z = fx b / (d + doffs)`` (units of ``baseline``) from disparity ``d`` (pixels) on a rectified
+    rig, the inverse of :func:`disparity_from_depth`. ``d + doffs`` is clamped to at least ``min_disparity``
+    when that is > 0 (a loss on predicted disparities keeps a finite, positive depth). Elementwise."""
+    total = disparity + doffs
+    if min_disparity > 0:
+        total = total.clamp(min=min_disparity) if isinstance(total, Tensor) else np.maximum(total, min_disparity)
+    return fx * baseline / total
 
 
 # ----------------------------------------------------------------------------------------- numpy

@@ -195,3 +195,31 @@ def test_binned_rejects_unknown_or_angular_parameters():
         _head(binned=dict(pitch=dict(low=-1.0, bin_width=0.1, num_bins=20)))
     with pytest.raises(ValueError, match="binned.fx.label_sigma must be >= 0"):
         _head(binned=dict(fx=dict(BINS["fx"], label_sigma=-1.0)))
+
+
+def test_depth_loss_triangulates_with_each_samples_doffs():
+    """On rigs with a principal-point offset (doffs = u0_right - u0_left, Middlebury) the disparity of the
+    world origin is fx b / tz - doffs; the triangulation term is 0 at that ground truth only when it
+    adds each sample's doffs back (Z = fx b / (d + doffs)), and it is off unless weighted."""
+    samples = random_samples(5, seed=3)
+    doffs = torch.tensor([0.0, 3.0, -2.0, 8.5, 12.0])
+    for s, offset in zip(samples, doffs):
+        fx, baseline, tz = s.gt_calib[0], s.gt_calib[4], s.gt_calib[8]
+        s.gt_calib[5] = fx * baseline / tz - offset
+        s.set_metainfo(dict(doffs=float(offset)))
+    assert "loss_depth" not in _head().loss_by_feat(_raw_at(_head(), samples), samples)
+    head = _head(loss_weights=dict(depth=1.0))
+    raw = _raw_at(head, samples)
+    losses = head.loss_by_feat(raw, samples)
+    assert losses["loss_depth"].abs() < 1e-5  # float32 targets
+    for s in samples:
+        s.set_metainfo(dict(doffs=0.0))  # the one-principal-point geometry misplaces the origin by metres
+    assert head.loss_by_feat(raw, samples)["loss_depth"] > 0.1
+    raw.requires_grad_(True)
+    for s, offset in zip(samples, doffs):
+        s.set_metainfo(dict(doffs=float(offset)))
+    shifted = raw.detach().clone()
+    shifted[:, PARAM_NAMES.index("disparity")] += 0.3
+    shifted.requires_grad_(True)
+    head.loss_by_feat(shifted, samples)["loss_depth"].backward()
+    assert shifted.grad[:, PARAM_NAMES.index("disparity")].abs().min() > 0

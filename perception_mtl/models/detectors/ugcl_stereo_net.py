@@ -38,13 +38,15 @@ def mirror_stereo_pair(pairs: Tensor) -> Tensor:
     return torch.stack([pairs[:, 1].flip(-1), pairs[:, 0].flip(-1)], 1)
 
 
-def mirror_calib_params(params: Tensor, width: int) -> Tensor:
+def mirror_calib_params(params: Tensor, width: int, doffs: Tensor | float = 0.0) -> Tensor:
     """(B, 10) parameters (``PARAM_NAMES`` order) of a rectified rig <-> those of its mirror image
-    (see :func:`mirror_stereo_pair`; an involution). The mirrored left camera is the right camera
-    reflected in x: same K but ``u0' = W - 1 - u0``; the right camera sees the world origin at
-    ``t - (b, 0, 0)``, so ``tx' = b - tx``; fy, v0, baseline, disparity, ty, tz and pitch are unchanged."""
+    (see :func:`mirror_stereo_pair`; an involution for a given ``doffs``). The mirrored left camera
+    is the right camera reflected in x, whose principal point is ``u0 + doffs`` (``doffs`` (B,) or a
+    float: ``u0_right - u0_left`` in pixels), so ``u0' = W - 1 - u0 - doffs``, and the mirrored rig
+    has the same ``doffs``; the right camera sees the world origin at ``t - (b, 0, 0)``, so
+    ``tx' = b - tx``; fx, fy, v0, baseline, disparity, ty, tz and pitch are unchanged."""
     out = params.clone()
-    out[:, 2] = (width - 1) - params[:, 2]
+    out[:, 2] = (width - 1) - params[:, 2] - doffs
     out[:, 6] = params[:, 4] - params[:, 6]
     return out
 
@@ -89,8 +91,9 @@ class UGCLStereoNet(BaseModel):
         max_disp: correlation shifts at that level.
         test_flip: in 'predict' mode, also run the mirrored pair (:func:`mirror_stereo_pair`) and
             average the two parameter sets. Valid only for rectified pairs whose right camera is
-            the left one moved by +baseline along x with the same K (our synthetic data), not for
-            the original CVGL pairs (a right camera with its own pitch and FOV).
+            the left one moved by +baseline along x with the same K up to the principal-point
+            offset ``doffs`` (each sample's metainfo ``doffs``, 0 when absent; our synthetic data),
+            not for the original CVGL pairs (a right camera with its own pitch and FOV).
         test_shifts: in 'predict' mode, also run the pair translated by each ``(dx, dy)`` whole pixels
             (:func:`shift_stereo_pair`; each also mirrored with ``test_flip``), subtract the shift
             from the predicted u0, v0 and average all views. Valid for any pinhole pair.
@@ -205,14 +208,16 @@ class UGCLStereoNet(BaseModel):
             samples = data_samples if data_samples is not None else [BaseDataElement() for _ in range(len(pairs))]
             if not self.test_flip and not self.test_shifts:
                 return self.head.predict(self.extract_feat(pairs), samples)
-            for sample, p in zip(samples, self._predict_augmented(pairs).detach().float()):
+            doffs = torch.tensor([float(s.metainfo.get("doffs", 0.0)) for s in samples], device=pairs.device)
+            for sample, p in zip(samples, self._predict_augmented(pairs, doffs).detach().float()):
                 sample.pred_calib = p
             return samples
         raise ValueError(f"UGCLStereoNet: unknown mode {mode!r} (expected 'tensor', 'loss' or 'predict')")
 
-    def _predict_augmented(self, pairs: Tensor) -> Tensor:
+    def _predict_augmented(self, pairs: Tensor, doffs: Tensor | float = 0.0) -> Tensor:
         """(B, 10) parameters averaged over the shifted and mirrored views, each mapped back to the
-        original rig. One trunk pass over all views (eval-mode BN: the same as one pass per view)."""
+        original rig (``doffs`` (B,) or a float: each pair's ``u0_right - u0_left``, pixels). One trunk
+        pass over all views (eval-mode BN: the same as one pass per view)."""
         views = [(0, 0, False)] + [(dx, dy, False) for dx, dy in self.test_shifts]
         if self.test_flip:
             views += [(dx, dy, True) for dx, dy, _ in views]
@@ -223,7 +228,7 @@ class UGCLStereoNet(BaseModel):
         params = self.head.decode(self.calib_forward(torch.cat(batches)))["params"].split(len(pairs))
         mapped = []
         for (dx, dy, mirror), p in zip(views, params):
-            p = mirror_calib_params(p, pairs.shape[-1]) if mirror else p.clone()
+            p = mirror_calib_params(p, pairs.shape[-1], doffs) if mirror else p.clone()
             p[:, 2] -= dx
             p[:, 3] -= dy
             mapped.append(p)

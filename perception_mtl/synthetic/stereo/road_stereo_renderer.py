@@ -10,10 +10,12 @@ gradient above the horizon and the ground fades into haze with distance.
 
 Camera rig: a left camera at height h, lateral offset c_x and distance Z0 behind the marker,
 pitched down by ``pitch`` (``R = Rx(pitch)``), and a rectified right camera displaced by the
-baseline b along the left camera's x axis (same K, same R). So ``t = -R C`` (C the left camera
-centre) is the marker foot in left-camera coordinates, and its disparity between the two views is
-exactly ``fx * b / t_z``: the ``disparity`` target. (CVGL's own disparity label is the mean of an
-OpenCV StereoBM map, which depends on the matcher and the scene content; ours is exact.)
+baseline b along the left camera's x axis (same R, same K except its principal point
+``u0 + doffs``, Middlebury's ``doffs``; 0 unless ``RigRanges.doffs_px`` says otherwise). So
+``t = -R C`` (C the left camera centre) is the marker foot in left-camera coordinates, and its
+disparity between the two views is exactly ``fx * b / t_z - doffs``: the ``disparity`` target.
+(CVGL's own disparity label is the mean of an OpenCV StereoBM map, which depends on the matcher
+and the scene content; ours is exact.)
 
 Pixel ``(row, col)`` has its centre at image coordinates ``(u, v) = (col, row)`` (OpenCV).
 """
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception_mtl.structures.camera_geometry import intrinsic_matrix_np, rotation_x_np
+from perception_mtl.structures.camera_geometry import disparity_from_depth, intrinsic_matrix_np, rotation_x_np
 
 LANE_WIDTH_M = 3.5
 DASH_LENGTH_M, DASH_PERIOD_M = 3.0, 9.0
@@ -47,6 +49,7 @@ class RigParams:
     height: float
     lateral: float
     distance: float
+    doffs: float = 0.0  # u0 of the right view minus u0 of the left (pixels)
 
     @property
     def rotation(self) -> np.ndarray:
@@ -64,8 +67,8 @@ class RigParams:
 
     @property
     def disparity(self) -> float:
-        """Disparity of the world origin between the left and right views, ``fx * b / t_z`` (pixels)."""
-        return self.fx * self.baseline / self.translation[2]
+        """Disparity of the world origin between the left and right views, ``fx * b / t_z - doffs`` (pixels)."""
+        return disparity_from_depth(self.translation[2], self.fx, self.baseline, self.doffs)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class RigRanges:
     height_m: tuple[float, float] = (1.2, 2.2)
     lateral_m: tuple[float, float] = (-2.5, 2.5)
     distance_m: tuple[float, float] = (8.0, 20.0)
+    doffs_px: tuple[float, float] = (0.0, 0.0)  # drawn only when the range is not a single value
 
 
 def sample_rig(rng: np.random.Generator, width: int, height: int, ranges: RigRanges) -> RigParams:
@@ -99,6 +103,8 @@ def sample_rig(rng: np.random.Generator, width: int, height: int, ranges: RigRan
             lateral=rng.uniform(*ranges.lateral_m),
             distance=rng.uniform(*ranges.distance_m),
         )
+        low, high = ranges.doffs_px
+        rig.doffs = float(rng.uniform(low, high)) if high > low else float(low)  # no draw: seed streams as before
         t = rig.translation
         u_left = rig.fx * t[0] / t[2] + rig.u0
         u_right = u_left - rig.disparity
@@ -344,7 +350,10 @@ def render_stereo_pair(
     rig = sample_rig(rng, width, height, ranges or RigRanges())
     scene = sample_scene(rng)
     k = intrinsic_matrix_np(rig.fx, rig.fy, rig.u0, rig.v0)
+    k_right = intrinsic_matrix_np(rig.fx, rig.fy, rig.u0 + rig.doffs, rig.v0)
     rot, trans = rig.rotation, rig.translation
     left = render_view(scene, k, rot, trans, width, height, rng, supersample)
-    right = render_view(scene, k, rot, trans - np.array([rig.baseline, 0.0, 0.0]), width, height, rng, supersample)
+    right = render_view(
+        scene, k_right, rot, trans - np.array([rig.baseline, 0.0, 0.0]), width, height, rng, supersample
+    )
     return rig, left, right

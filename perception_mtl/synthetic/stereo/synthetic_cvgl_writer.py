@@ -24,6 +24,7 @@ import numpy as np
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
 from perception_mtl.datasets.cvgl_stereo_dataset import (
+    CVGL_OPTIONAL_FIELDS,
     CVGL_PARAM_FIELDS,
     PARAM_NAMES,
     PARAM_TO_FIELD,
@@ -38,7 +39,7 @@ FLUSH_EVERY = 64
 
 
 def render_sample(seed: int, index: int, width: int, height: int, ranges: RigRanges, supersample: int = 1) -> dict:
-    """One CVGL row: the 13 parameter fields and both images."""
+    """One CVGL row: the 13 parameter fields, ``doffs`` and both images."""
     rig, left, right = render_stereo_pair(np.random.default_rng([seed, index]), width, height, ranges, supersample)
     t = rig.translation
     values = dict(
@@ -55,6 +56,7 @@ def render_sample(seed: int, index: int, width: int, height: int, ranges: RigRan
         xworld=rig.centre[0],
         yworld=rig.centre[1],
         zworld=rig.centre[2],
+        doffs=rig.doffs,
     )
     return dict(params=values, left_img=left, right_img=right)
 
@@ -149,12 +151,15 @@ class SyntheticCVGLWriter:
                 xworld="m",
                 yworld="m",
                 zworld="m",
+                doffs="px",
                 images="uint8 RGB (N, H, W, 3)",
             ),
             meanings=dict(
                 x_y_z="t of P = K [R | t]: the world origin (marker foot) in left-camera coordinates",
                 xworld_yworld_zworld="left camera centre in the world frame (X right, Y down, Z along the road)",
-                disparity="fx * baseline / z: disparity of the world origin between the rectified views",
+                disparity="fx * baseline / z - doffs: disparity of the world origin between the rectified views",
+                doffs="u0 of the right view minus u0 of the left (Middlebury's doffs); "
+                "depth = fx * baseline / (disparity + doffs)",
             ),
             ranges=dataclasses.asdict(self.ranges),
             train_stats=stats,
@@ -166,7 +171,8 @@ class SyntheticCVGLWriter:
 
         os.makedirs(osp.join(self.out_dir, "splits"), exist_ok=True)
         n, shape = self.num_samples, (self.num_samples, self.height, self.width, 3)
-        params = {f: open_memmap(cvgl_path(self.out_dir, f), "w+", np.float64, (n,)) for f in CVGL_PARAM_FIELDS}
+        fields = CVGL_PARAM_FIELDS + CVGL_OPTIONAL_FIELDS
+        params = {f: open_memmap(cvgl_path(self.out_dir, f), "w+", np.float64, (n,)) for f in fields}
         images = {f: open_memmap(cvgl_path(self.out_dir, f), "w+", np.uint8, shape) for f in ("left_img", "right_img")}
         split = self.split()
         jobs = [(self.seed, i, self.width, self.height, self.ranges, self.supersample) for i in range(n)]
