@@ -65,7 +65,7 @@ model = dict(
 image_size = [64, 176]
 sweeps_num = 3
 targets = [
-    dict(type="LoadBEVMapSegmentation", data_root=data_root, xbound=map_bound, ybound=map_bound),
+    dict(type="LoadBEVMapSegmentation", data_root=data_root, xbound=map_bound, ybound=map_bound, cache_tokens=512),
     dict(type="LoadOccupancy"),
 ]
 train_pipeline = [

@@ -264,3 +264,32 @@ def test_sample_carries_its_lidar2ego_for_the_occupancy_head(tiny):
     sample = _dataset(root, info)[0]["data_samples"]
     # The tiny info's LiDAR is mounted at the ego origin; the occupancy head reads this matrix per sample.
     assert np.array_equal(sample.metainfo["lidar2ego"], np.eye(4, dtype=np.float32))
+
+
+def test_map_cache_draws_each_sample_once_and_matches_fresh_drawings(tiny, monkeypatch):
+    from nuscenes.map_expansion.map_api import NuScenesMap
+
+    draws = []
+    original = NuScenesMap.get_map_mask
+    monkeypatch.setattr(NuScenesMap, "get_map_mask", lambda self, *a, **k: draws.append(1) or original(self, *a, **k))
+    root, info = tiny
+    turn = dict(type="BEVAug", rot_range=(0.3, 0.3), scale_range=(1.02, 1.02), flip_x_prob=1.0, flip_y_prob=0.0)
+
+    def seg(**map_kwargs):
+        steps = pipeline(root, turn)
+        steps[5] = dict(type="LoadBEVMapSegmentation", data_root=root, **map_kwargs)
+        dataset = _dataset(root, info, pipeline=steps)
+        return [dataset[0]["data_samples"].gt_bev_seg.numpy() for _ in range(3)]
+
+    fresh = seg()
+    assert len(draws) == 3
+    draws.clear()
+    cached = seg(cache_tokens=4)
+    assert len(draws) == 1  # the big patch, drawn once for the three passes over the sample
+    for a, b in zip(fresh, cached):
+        assert a.any() and (a == b).mean() > 0.995  # cells on polygon edges may round the other way
+    draws.clear()
+    too_small = seg(cache_tokens=4, cache_reach=20.0)  # the grid reaches 70 m: every pass draws afresh
+    assert len(draws) == 1 + 3 and all((a == b).all() for a, b in zip(fresh, too_small))
+    with pytest.raises(ValueError, match="cache_tokens"):
+        seg(cache_tokens=-1)
