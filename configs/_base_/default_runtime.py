@@ -5,7 +5,8 @@ default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50),
     param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=3, save_last=True),
+    # Atomic writes (temp file, fsync, rename) and unknown options refused at start-up.
+    checkpoint=dict(type="AtomicCheckpointHook", interval=1, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type="DistSamplerSeedHook"),
 )
 

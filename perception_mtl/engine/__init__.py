@@ -1,8 +1,12 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_save_checkpoint, atomic_write
 from .bfloat16_optim_wrapper import BFloat16OptimWrapper
 from .channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
 from .safe_checkpoint import MMENGINE_CHECKPOINT_GLOBALS, enable_safe_mmengine_checkpoints
 
 __all__ = [
+    "AtomicCheckpointHook",
+    "atomic_save_checkpoint",
+    "atomic_write",
     "BFloat16OptimWrapper",
     "MMENGINE_CHECKPOINT_GLOBALS",
     "ChannelsLastHook",

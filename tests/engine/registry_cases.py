@@ -36,3 +36,21 @@ CASES = {
     "ChannelsLastHook": RegistryCase(HOOKS, dict(type="ChannelsLastHook"), check_channels_last_hook),
     "BFloat16OptimWrapper": bfloat16_optim_wrapper_case(),
 }
+
+
+def check_atomic_checkpoint_hook(hook):
+    import os
+    import tempfile
+
+    from perception_mtl.engine.atomic_checkpoint_hook import atomic_save_checkpoint
+
+    assert hook.interval == 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "epoch_1.pth")
+        atomic_save_checkpoint({"meta": {"epoch": 1}}, path)
+        assert torch.load(path)["meta"]["epoch"] == 1 and os.listdir(folder) == ["epoch_1.pth"]
+
+
+CASES["AtomicCheckpointHook"] = RegistryCase(
+    HOOKS, dict(type="AtomicCheckpointHook", interval=1), check_atomic_checkpoint_hook
+)
