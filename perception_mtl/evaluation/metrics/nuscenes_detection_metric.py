@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
-import pickle
 import tempfile
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from mmengine.logging import MMLogger
 from pyquaternion import Quaternion
 
 from perception_mtl.datasets.transforms.bev_aug import transform_boxes
+from perception_mtl.engine.safe_pickle import safe_pickle_load
 from perception_mtl.registry import METRICS
 
 # Attribute of a class when its speed does not decide it (static classes have none): mmdet3d's.
@@ -167,8 +167,7 @@ class NuScenesDetectionMetric(BaseMetric):
         """token -> (lidar2ego, ego2global) from the info file."""
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f"NuScenesDetectionMetric: ann_file not found: {self.ann_file}")
-        with open(self.ann_file, "rb") as f:
-            infos = pickle.load(f)
+        infos = safe_pickle_load(self.ann_file)
         data_list = infos["data_list"] if isinstance(infos, dict) else infos
         return {
             info["token"]: (
