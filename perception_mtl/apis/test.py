@@ -11,7 +11,12 @@ from collections.abc import Sequence
 
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
+
+from perception_mtl.engine.atomic_checkpoint_hook import atomic_write
 
 from .train import leave_process_group, load_config
 
@@ -45,19 +50,58 @@ def _jsonable(value):
     return value
 
 
+def check_checkpoint_fits(model: nn.Module, checkpoint: dict, path: str, shown: int = 5) -> None:
+    """Raises when the checkpoint's weights are not exactly the model's (names and shapes).
+
+    MMEngine loads non-strictly and only warns, so another model's checkpoint was evaluated with
+    random weights. Lists the first ``shown`` keys of each kind with their counts.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds no state dict (a {type(checkpoint).__name__})")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [
+        f"{k} {tuple(getattr(state[k], 'shape', ()))} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(v.shape)
+    ]
+    problems = [
+        f"{len(keys)} {what} (e.g. {', '.join(keys[:shown])}{', ...' if len(keys) > shown else ''})"
+        for what, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", wrong_shape),
+        )
+        if keys
+    ]
+    if problems:
+        raise ValueError(
+            f"checkpoint {path} does not match the model ({type(model).__name__}): "
+            + "; ".join(problems)
+            + f"; the model has {len(expected)} keys, the checkpoint {len(state)}"
+        )
+
+
 def test(args: argparse.Namespace) -> dict:
     """Evaluates ``args.checkpoint``; writes and returns the metrics dict."""
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None  # loaded below, strictly
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
+    check_checkpoint_fits(runner.model, _load_checkpoint(args.checkpoint, map_location="cpu"), args.checkpoint)
+    runner.load_checkpoint(args.checkpoint, map_location="cpu")
     metrics = runner.test()
     if is_main_process():
         path = osp.join(cfg.work_dir, "test_metrics.json")
-        with open(path, "w") as f:
-            json.dump(_jsonable(metrics), f, indent=2, sort_keys=True)
+        text = json.dumps(_jsonable(metrics), indent=2, sort_keys=True)
+        atomic_write(path, lambda f: f.write(text.encode()))
         runner.logger.info(f"test metrics written to {path}")
     return metrics
 

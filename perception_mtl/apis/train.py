@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import os.path as osp
+import re
+import warnings
+import zipfile
 from collections.abc import Sequence
 
 from mmengine.config import Config, DictAction
@@ -90,13 +94,53 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
 
 
+def _is_whole_checkpoint(path: str) -> bool:
+    """A torch zip checkpoint whose central directory is intact (a truncated write loses it)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool(z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def find_resume_checkpoint(work_dir: str) -> str:
+    """The checkpoint ``--resume`` (no path) continues from.
+
+    ``last_checkpoint`` names it; when that file is missing, empty or names a missing or broken
+    checkpoint, the newest whole ``epoch_*.pth`` / ``iter_*.pth`` in ``work_dir`` is used, with a
+    warning. With none, an error: silently training from scratch would look like a resume.
+    """
+    pointer = osp.join(work_dir, "last_checkpoint")
+    named = None
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip() or None
+        if named is not None and not osp.isabs(named) and not osp.isfile(named):
+            named = osp.join(work_dir, osp.basename(named))
+        if named is not None and _is_whole_checkpoint(named):
+            return named
+    candidates = [
+        p for p in glob.glob(osp.join(work_dir, "*.pth")) if re.fullmatch(r"(epoch|iter)_\d+\.pth", osp.basename(p))
+    ]
+    candidates.sort(key=lambda p: (osp.getmtime(p), int(re.findall(r"\d+", osp.basename(p))[0])), reverse=True)
+    for path in candidates:
+        if _is_whole_checkpoint(path):
+            why = "is missing" if not osp.isfile(pointer) else f"names {named!r}" if named else "is empty"
+            warnings.warn(f"--resume: {pointer} {why}; resuming from the newest whole checkpoint {path}", stacklevel=2)
+            return path
+    raise FileNotFoundError(
+        f"--resume: no checkpoint to resume from in work dir {work_dir} "
+        "(no last_checkpoint and no whole epoch_*.pth / iter_*.pth); drop --resume to train from scratch"
+    )
+
+
 def train(args: argparse.Namespace) -> Runner:
     """Builds the runner from parsed arguments and trains; returns the runner."""
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)
     if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f"--resume: checkpoint not found: {args.resume}")

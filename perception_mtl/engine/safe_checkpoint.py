@@ -15,9 +15,13 @@ Safety is not turned off: ``weights_only=False`` would run arbitrary pickled cod
 and any class not listed here is still refused.
 """
 
+import os.path as osp
+import zipfile
+
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
 
 _DEFAULT_STATISTICS = ("min", "max", "current", "mean")
 
@@ -53,7 +57,31 @@ def _history_buffer_state(self: HistoryBuffer) -> dict:
     return state
 
 
+def load_from_local(filename: str, map_location=None):
+    """MMEngine's local checkpoint loader, but every failure names the file.
+
+    torch's own errors for a text file (``KeyError: 101``), a truncated zip ("failed finding
+    central directory") or a refused global never say which file they were reading.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f"checkpoint not found: {filename}")
+    try:
+        return torch.load(filename, map_location=map_location)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        if osp.getsize(filename) == 0:
+            why = "the file is empty"
+        elif not zipfile.is_zipfile(filename):
+            why = "not a torch checkpoint, or truncated (no zip central directory)"
+        else:
+            why = f"{type(err).__name__}: {first}"
+        raise RuntimeError(f"cannot read checkpoint {filename}: {why}") from err
+
+
 def enable_safe_mmengine_checkpoints() -> None:
-    """Allow-lists MMEngine's checkpoint classes and keeps its pickles free of ``getattr`` (idempotent)."""
+    """Allow-lists MMEngine's checkpoint classes, keeps its pickles free of ``getattr`` and makes
+    local checkpoint-loading errors name the file (idempotent)."""
     torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
     HistoryBuffer.__getstate__ = _history_buffer_state
+    CheckpointLoader.register_scheme(prefixes="", force=True)(load_from_local)

@@ -36,3 +36,23 @@ def test_arbitrary_classes_are_still_refused(tmp_path):
     torch.save({"payload": _NotAllowed()}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"epoch 3 finished\n", "not a torch checkpoint, or truncated"),  # torch: KeyError: 101 or similar
+        (None, "not a torch checkpoint, or truncated"),  # the first half of a real checkpoint
+        (b"", "the file is empty"),
+    ],
+)
+def test_unreadable_checkpoints_name_the_file(tmp_path, content, why):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    path = tmp_path / "bad.pth"
+    if content is None:
+        torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
+        content = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(content)
+    with pytest.raises(RuntimeError, match=f"cannot read checkpoint {path}: {why}"):
+        _load_checkpoint(str(path), map_location="cpu")
