@@ -72,6 +72,17 @@ class NuScenesMTLDataset(NuScenesDataset):
         missing = [k for k in REQUIRED_INFO_KEYS if k not in info]
         if missing:
             raise BadSampleError(f"info record lacks {missing}", self.ann_file, info.get("token"))
+        for j, instance in enumerate(info.get("instances") or []):
+            for key in ("bbox_label_3d", "bbox_label"):
+                label = instance.get(key, -1)
+                if label not in self.label_mapping:  # mmdet3d would fail with a bare KeyError
+                    classes = self.METAINFO["classes"]
+                    raise BadSampleError(
+                        f"instance {j} has {key} {label}, outside the class list (0..{len(classes) - 1}: "
+                        f"{', '.join(classes)}; -1 = ignore)",
+                        self.ann_file,
+                        info.get("token"),
+                    )
         if info.get("occ_path"):
             info["occ_path"] = osp.join(self.data_root or "", info["occ_path"])
         return super().parse_data_info(info)

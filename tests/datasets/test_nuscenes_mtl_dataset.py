@@ -293,3 +293,23 @@ def test_map_cache_draws_each_sample_once_and_matches_fresh_drawings(tiny, monke
     assert len(draws) == 1 + 3 and all((a == b).all() for a, b in zip(fresh, too_small))
     with pytest.raises(ValueError, match="cache_tokens"):
         seg(cache_tokens=-1)
+
+
+def test_label_outside_the_class_list_is_named(tiny):
+    root, info = tiny
+    _break(root, info, lambda root, s: s["instances"][0].update(bbox_label_3d=42))
+    with pytest.raises(BadSampleError, match="instance 0 has bbox_label_3d 42, outside the class list") as err:
+        _dataset(root, info)
+    assert "tiny_infos.pkl" in str(err.value) and "sample tok0" in str(err.value)
+
+
+def test_sweep_without_its_transform_is_a_bad_sample(tiny):
+    root, info = tiny
+    _break(root, info, lambda root, s: s["lidar_sweeps"][0]["lidar_points"].pop("lidar2sensor"))
+    with pytest.raises(BadSampleError, match=r"sample tok0: LiDAR sweep 0 record lacks \['lidar2sensor'\]"):
+        _dataset(root, info)[0]
+    # ... so skip_bad_samples can skip it.
+    dataset = _dataset(root, info, skip_bad_samples=True, max_refetch=0)
+    with pytest.warns(UserWarning, match="lacks"), pytest.raises(Exception, match="Cannot find valid"):
+        dataset[0]
+    assert dataset.num_skipped == 1

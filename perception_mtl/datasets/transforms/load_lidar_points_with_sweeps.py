@@ -139,7 +139,13 @@ class LoadLidarPointsWithSweeps(BaseTransform):
         chosen = self._choose(len(sweeps))
         for i in chosen:
             sweep = sweeps[i]
-            path = sweep["lidar_points"]["lidar_path"]
+            record = sweep.get("lidar_points", {})
+            missing = [k for k in ("lidar_path", "lidar2sensor") if k not in record] + [
+                k for k in ("timestamp",) if k not in sweep
+            ]
+            if missing:  # a bare KeyError would escape skip_bad_samples
+                raise BadSampleError(f"LiDAR sweep {i} record lacks {missing}", record.get("lidar_path"), token)
+            path = record["lidar_path"]
             pts = read_points(path, self.load_dim, token)[:, self.use_dim]
             pts = pts[np.linalg.norm(pts[:, :2], axis=1) >= self.remove_close]
             rot, trans = decode_sweep_code(
