@@ -45,11 +45,13 @@ import json
 import os
 import os.path as osp
 import pickle
+import sys
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from mmdet3d.datasets import NuScenesDataset
+from mmengine.utils import ProgressBar
 from nuscenes.nuscenes import NuScenes
 from nuscenes.utils import splits
 from pyquaternion import Quaternion
@@ -117,6 +119,7 @@ class NuScenesInfoConverter:
         max_sweeps: LiDAR sweeps per sample (mmdet3d uses 10).
         skip_bad: skip samples with bad files (warning and count) instead of raising.
         prefix: info file name prefix.
+        progress: show a progress bar (with ETA) over the samples on stdout.
     """
 
     def __init__(
@@ -127,11 +130,13 @@ class NuScenesInfoConverter:
         max_sweeps: int = 10,
         skip_bad: bool = False,
         prefix: str = "nuscenes",
+        progress: bool = True,
     ) -> None:
         if version not in ("v1.0-mini", "v1.0-trainval", "v1.0-test"):
             raise ValueError(f"unknown nuScenes version {version!r}")
         self.root, self.version, self.out_dir = root, version, out_dir
         self.max_sweeps, self.skip_bad, self.prefix = max_sweeps, skip_bad, prefix
+        self.progress = progress
 
     # ------------------------------------------------------------------ run
     def run(self) -> ConversionReport:
@@ -147,7 +152,10 @@ class NuScenesInfoConverter:
         lists: dict[str, list[dict]] = {split: [] for split in wanted}
         report = ConversionReport()
         ignored: set[str] = set()
+        progress = ProgressBar(len(nusc.sample), file=sys.stdout) if self.progress else None
         for sample in nusc.sample:
+            if progress is not None:
+                progress.update()  # the devkit tables are loaded; one tick per key frame
             scene = nusc.get("scene", sample["scene_token"])
             split = scene_split.get(scene["name"])
             if split is None:
@@ -162,6 +170,8 @@ class NuScenesInfoConverter:
                 continue
             info["sample_idx"] = len(lists[split])
             lists[split].append(info)
+        if progress is not None:
+            sys.stdout.write("\n")  # end the bar's line
         if report.skipped:
             warnings.warn(f"{len(report.skipped)} bad samples skipped", stacklevel=2)
         categories = {name: i for i, name in enumerate(CLASSES)}

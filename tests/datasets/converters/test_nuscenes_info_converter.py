@@ -355,3 +355,9 @@ def test_broken_tables_name_the_table(synthetic_root, tmp_path):
     with pytest.raises(NuScenesDataError, match="calibrated_sensor_token no-such-token is not in") as err:
         _convert(root2, str(tmp_path))
     assert err.value.path == path and err.value.sample_token
+
+
+def test_cli_shows_progress(synthetic_root, tmp_path, capsys):
+    create_data(["nuscenes", "--root", synthetic_root, "--version", "v1.0-mini", "--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "task/s" in out and "ETA" in out  # mmengine's ProgressBar over the key frames
