@@ -104,11 +104,13 @@ def _voxels_in_boxes(sample, lidar2ego, label):
     centres = np.concatenate([-40 + (idx[:, :2] + 0.5) * 0.4, -1 + (idx[:, 2:] + 0.5) * 0.4], 1)
     ego = np.concatenate([centres, np.ones((len(idx), 1))], 1)
     lidar = (np.linalg.inv(lidar2ego) @ ego.T).T[:, :3]
+    # Only a disc about the LiDAR (the augmentation's centre) stays inside the square grid under any yaw.
+    lidar = lidar[np.linalg.norm(lidar[:, :2], axis=1) < 36.0]
     boxes = sample.gt_instances_3d.bboxes_3d.tensor[sample.gt_instances_3d.labels_3d == DET_CAR].clone()
     boxes[:, 3:6] += 0.8
     boxes[:, 2] -= 0.4
     inside = points_in_boxes_cpu(torch.as_tensor(lidar, dtype=torch.float32)[None], boxes[None, :, :7].float())
-    return float(inside[0].any(-1).float().mean()), len(idx)
+    return float(inside[0].any(-1).float().mean()), len(lidar)
 
 
 OCC_CAR = 1  # the synthetic occupancy ids follow the Occ3D challenge order (1 = car)
@@ -153,7 +155,7 @@ def test_rotation_and_flip_keep_boxes_map_and_occupancy_aligned(datasets):
     lidar2ego = np.asarray(plain.get_data_info(0)["lidar_points"]["lidar2ego"], np.float64)
     inside_a, n_a = _voxels_in_boxes(a["data_samples"], lidar2ego, OCC_CAR)
     inside_b, n_b = _voxels_in_boxes(b["data_samples"], lidar2ego, OCC_CAR)
-    assert n_a > 50 and abs(n_b - n_a) / n_a < 0.25
+    assert n_a > 50 and abs(n_b - n_a) / n_a < 0.1
     assert inside_a > 0.9 and inside_b > 0.9
     b["data_samples"].gt_instances_3d = a["data_samples"].gt_instances_3d
     wrong, _ = _voxels_in_boxes(b["data_samples"], lidar2ego, OCC_CAR)
