@@ -114,12 +114,16 @@ class LoadBEVMapSegmentation(BaseTransform):
         if patch is None:
             # Draw an axis-aligned patch that covers every sampled point.
             lo, hi = world.min(0) - 1.0, world.max(0) + 1.0
-            patch = self._draw(location, token, lo, hi)
-        lo, size, canvas, masks = patch
+            patch = (*self._draw(location, token, lo, hi), False)
+        lo, size, canvas, masks, packed = patch
         # Class masks: row = y (north) index, column = x index, patch corner at (lo_x, lo_y).
         cols = np.clip(np.floor((world[:, 0] - lo[0]) / size[0] * canvas[1]).astype(int), 0, canvas[1] - 1)
         rows = np.clip(np.floor((world[:, 1] - lo[1]) / size[1] * canvas[0]).astype(int), 0, canvas[0] - 1)
-        seg = masks[:, rows, cols].reshape(len(self.classes), h, w)
+        if packed:  # read the looked-up bits only (np.packbits is big-endian within a byte)
+            seg = (masks[:, rows, cols >> 3] >> (7 - (cols & 7)).astype(np.uint8)) & 1
+        else:
+            seg = masks[:, rows, cols]
+        seg = seg.reshape(len(self.classes), h, w)
         results["gt_bev_seg"] = seg.astype(np.uint8)
         return results
 
@@ -150,4 +154,4 @@ class LoadBEVMapSegmentation(BaseTransform):
         lo, size, canvas, packed = entry
         if (world.min(0) < lo).any() or (world.max(0) > lo + size).any():
             return None
-        return lo, size, canvas, np.unpackbits(packed, axis=-1, count=canvas[1]).astype(bool)
+        return lo, size, canvas, packed, True
