@@ -9,6 +9,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 from perception_mtl.grad_balance import ModalityHook, SharedFeatures
+from perception_mtl.models.moe.moe_utils import pop_moe_aux_loss
 from perception_mtl.registry import MODELS
 from perception_mtl.structures import SensorCalibration
 
@@ -48,6 +49,8 @@ class MultiTaskBEVModel(BaseModel):
             loads the named parts (state-dict key prefixes) of a previous stage's checkpoint in
             :meth:`init_weights`; the rest keeps its fresh initialisation. The log lists what was
             loaded, what is new and what was dropped.
+        moe_loss_weight: factor on a task-conditioned decoder's load-balancing loss, which joins each
+            task's losses as ``<task>.loss_moe_balance`` (that task's gates made it).
         data_preprocessor: defaults to ``BEVDataPreprocessor`` without voxelisation.
         init_cfg: MMEngine init config.
     """
@@ -62,6 +65,7 @@ class MultiTaskBEVModel(BaseModel):
         loss_scale: dict | None = None,
         task_scaling: dict | None = None,
         init_from_stage: dict | None = None,
+        moe_loss_weight: float = 0.01,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -85,14 +89,26 @@ class MultiTaskBEVModel(BaseModel):
         if len(self.modalities) == 1 and fuser is not None:
             raise ValueError(f"fuser: set to None for a single-modality model (only {self.modalities[0]} configured)")
         self.fuser = MODELS.build(fuser) if fuser is not None else None
-        if not decoder.get("backbone"):
-            raise ValueError("decoder.backbone is required")
-        self.decoder = ModuleDict({"backbone": MODELS.build(decoder["backbone"])})
-        if decoder.get("neck"):
-            self.decoder["neck"] = MODELS.build(decoder["neck"])
         self.tasks = tuple(tasks)
         if not self.tasks:
             raise ValueError("tasks: name at least one task")
+        if not decoder.get("backbone"):
+            raise ValueError("decoder.backbone is required")
+        backbone_cfg = dict(decoder["backbone"])
+        backbone_cls = MODELS.get(backbone_cfg["type"]) if isinstance(backbone_cfg["type"], str) else None
+        # A task-conditioned decoder (MoEBEVDecoder) runs once per task; the fuser output is then the
+        # last layer the tasks share.
+        self.task_decoder = bool(getattr(backbone_cls, "task_conditioned", False))
+        if self.task_decoder:
+            if decoder.get("neck"):
+                raise ValueError("decoder.neck: a task-conditioned decoder.backbone holds its own neck; set it to None")
+            backbone_cfg["tasks"] = self.tasks
+        self.decoder = ModuleDict({"backbone": MODELS.build(backbone_cfg)})
+        if decoder.get("neck"):
+            self.decoder["neck"] = MODELS.build(decoder["neck"])
+        if moe_loss_weight < 0:
+            raise ValueError(f"moe_loss_weight must be >= 0, got {moe_loss_weight}")
+        self.moe_loss_weight = float(moe_loss_weight)
         missing = [t for t in self.tasks if not heads.get(t)]
         if missing:
             raise ValueError(f"heads: no head configured for tasks {missing} (heads.<task>)")
@@ -152,8 +168,27 @@ class MultiTaskBEVModel(BaseModel):
         return report
 
     def task_feat(self, task: str, feat: Tensor) -> Tensor:
-        """The shared feature as ``heads[task]`` sees it: gated per task when ``task_scaling`` is set."""
+        """The shared feature as ``heads[task]`` sees it: decoded for the task when the decoder is
+        task-conditioned (``feat`` is then the fused BEV map), gated when ``task_scaling`` is set."""
+        if self.task_decoder:
+            feat = self.bev_decode(feat, task)
         return feat if self.task_scaling is None else self.task_scaling(feat, task)
+
+    def keep_tasks(self, tasks: Sequence[str]) -> None:
+        """Drops every head (and TCS gate) but ``tasks``'s, in place: ``extract_task_model``'s hook."""
+        unknown = sorted(set(tasks) - set(self.tasks))
+        if unknown:
+            raise KeyError(f"keep_tasks: {unknown} are not among the model's tasks {list(self.tasks)}")
+        self.tasks = tuple(t for t in self.tasks if t in tasks)
+        for task in list(self.heads):
+            if task not in self.tasks:
+                del self.heads[task]
+        self.loss_scale = {t: self.loss_scale[t] for t in self.tasks}
+        if self.task_scaling is not None:
+            for task in list(self.task_scaling.gates):
+                if task not in self.tasks:
+                    del self.task_scaling.gates[task]
+            self.task_scaling.tasks = self.tasks
 
     # ------------------------------------------------------------------ export boundaries
     def camera_encoder(
@@ -187,8 +222,13 @@ class MultiTaskBEVModel(BaseModel):
             return feats[self.modalities[0]]
         return self.fuser([feats[m] for m in self.modalities])
 
-    def bev_decode(self, bev: Tensor) -> Tensor:
-        """Fused BEV (B, C, Y, X) -> shared feature (B, C', Y', X') (SECONDFPN concatenates its scales)."""
+    def bev_decode(self, bev: Tensor, task: str | None = None) -> Tensor:
+        """Fused BEV (B, C, Y, X) -> decoded feature (B, C', Y', X') (SECONDFPN concatenates its scales);
+        ``task`` routes a task-conditioned decoder (required there)."""
+        if self.task_decoder:
+            if task is None:
+                raise ValueError("bev_decode: the task-conditioned decoder needs task=")
+            return self.decoder["backbone"](bev, task)
         out = self.decoder["backbone"](bev)
         if "neck" in self.decoder:
             out = self.decoder["neck"](out)
@@ -198,9 +238,12 @@ class MultiTaskBEVModel(BaseModel):
             out = out[0]
         return out
 
-    def head_forward(self, task: str, feat: Tensor):
-        """Raw outputs of ``heads[task]`` on the shared feature (no decoding)."""
-        return self.heads[task](self.task_feat(task, feat))
+    def head_forward(self, task: str, feat: Tensor, *head_inputs: Tensor):
+        """Raw outputs of ``heads[task]`` on the shared feature (no decoding).
+
+        ``head_inputs`` are the head's extra forward inputs, e.g. the occupancy head's (B, 4, 4)
+        ``lidar2ego`` (without them it uses its configured mount)."""
+        return self.heads[task](self.task_feat(task, feat), *head_inputs)
 
     # ------------------------------------------------------------------ gradient-balancing contract
     def extract_shared(
@@ -217,7 +260,8 @@ class MultiTaskBEVModel(BaseModel):
             modality_hook: applied to ``{modality: (B, C_m, Y, X)}`` before the fuser.
 
         Returns:
-            ``SharedFeatures``: ``feat`` the decoder output, ``modality_feats`` the BEV maps entering
+            ``SharedFeatures``: ``feat`` the decoder output (the fused map with a task-conditioned
+            decoder, which :meth:`task_feat` runs per task), ``modality_feats`` the BEV maps entering
             the fuser, ``aux_losses`` ``{'depth.loss_depth'}`` in training when the view transform
             supervises depth.
         """
@@ -246,17 +290,23 @@ class MultiTaskBEVModel(BaseModel):
             raise ValueError(f"encoders: BEV sizes differ {sizes}; match view_transform bounds/downsample to lidar")
         if modality_hook is not None:
             feats = modality_hook(feats)
-        return SharedFeatures(feat=self.bev_decode(self.fuse(feats)), modality_feats=feats, aux_losses=aux)
+        fused = self.fuse(feats)
+        shared = fused if self.task_decoder else self.bev_decode(fused)
+        return SharedFeatures(feat=shared, modality_feats=feats, aux_losses=aux)
 
     def loss_by_shared(self, shared_feat: Tensor, data_samples: Sequence[BaseDataElement]) -> dict[str, Tensor]:
         """Task losses on the shared feature, keyed ``'<task>.<name>'`` and scaled by ``loss_scale``."""
         if data_samples is None:
             raise ValueError("MultiTaskBEVModel: mode='loss' needs data_samples with the tasks' ground truth")
         losses = {}
+        pop_moe_aux_loss(self.decoder)  # drop what a forward outside this loss left behind
         for task in self.tasks:
             scale = self.loss_scale[task]
             for key, value in self.heads[task].loss(self.task_feat(task, shared_feat), data_samples).items():
                 losses[f"{task}.{key}"] = value * scale if "loss" in key else value
+            balance = pop_moe_aux_loss(self.decoder)
+            if balance is not None:
+                losses[f"{task}.loss_moe_balance"] = balance * (self.moe_loss_weight * scale)
         return losses
 
     # ------------------------------------------------------------------ MMEngine model
