@@ -24,7 +24,16 @@ from .train import leave_process_group, load_config
 def build_test_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Evaluate a perception_mtl checkpoint on a config's test set.")
     parser.add_argument("config", help="path to the config file")
-    parser.add_argument("checkpoint", help="checkpoint file to evaluate")
+    parser.add_argument(
+        "checkpoint", nargs="?", help="checkpoint file to evaluate (not needed with --backend onnxruntime)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["pytorch", "onnxruntime"],
+        default="pytorch",
+        help="run the PyTorch model, or the ONNX export in --onnx-dir through ONNX Runtime (same metrics)",
+    )
+    parser.add_argument("--onnx-dir", help="export directory (manifest.json + graphs) for --backend onnxruntime")
     parser.add_argument("--work-dir", help="where logs and test_metrics.json go (default ./work_dirs/<config name>)")
     parser.add_argument(
         "--cfg-options",
@@ -88,15 +97,29 @@ def check_checkpoint_fits(model: nn.Module, checkpoint: dict, path: str, shown: 
 
 
 def test(args: argparse.Namespace) -> dict:
-    """Evaluates ``args.checkpoint``; writes and returns the metrics dict."""
-    if not osp.isfile(args.checkpoint):
+    """Evaluates ``args.checkpoint`` (or, with ``--backend onnxruntime``, the export in ``args.onnx_dir``);
+    writes and returns the metrics dict."""
+    backend = getattr(args, "backend", "pytorch")
+    if backend == "onnxruntime":
+        if not getattr(args, "onnx_dir", None):
+            raise ValueError("--backend onnxruntime needs --onnx-dir (the directory tools/export_onnx.py wrote)")
+    elif args.checkpoint is None:
+        raise ValueError("a checkpoint is required with --backend pytorch")
+    elif not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = None  # loaded below, strictly
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
-    check_checkpoint_fits(runner.model, _load_checkpoint(args.checkpoint, map_location="cpu"), args.checkpoint)
-    runner.load_checkpoint(args.checkpoint, map_location="cpu")
+    if backend == "onnxruntime":
+        from perception_mtl.deploy.ort_runner import ORTModel
+
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        runner.model = ORTModel(model, args.onnx_dir, cfg)  # weights come from the graphs
+        runner.logger.info(f"evaluating the ONNX export in {args.onnx_dir} with ONNX Runtime")
+    else:
+        check_checkpoint_fits(runner.model, _load_checkpoint(args.checkpoint, map_location="cpu"), args.checkpoint)
+        runner.load_checkpoint(args.checkpoint, map_location="cpu")
     metrics = runner.test()
     if is_main_process():
         path = osp.join(cfg.work_dir, "test_metrics.json")

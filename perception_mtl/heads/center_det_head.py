@@ -112,12 +112,17 @@ class CenterDetHead(CenterHead):
 
     def predict(self, feat: Tensor, data_samples: Sequence, *args, **kwargs) -> list:
         """Decodes boxes into ``pred_instances_3d`` of each sample (in the input LiDAR frame)."""
+        return self.predict_by_outputs(self(feat), data_samples)
+
+    def predict_by_outputs(self, preds: Sequence[list[dict[str, Tensor]]], data_samples: Sequence) -> list:
+        """Decodes raw outputs (:meth:`forward`'s per-group dicts) into ``pred_instances_3d`` of each sample;
+        shared by :meth:`predict` and the ONNX Runtime runner (box decoding and NMS stay outside graphs)."""
         metas = []
         for sample in data_samples:
             meta = dict(sample.metainfo)
             meta.setdefault("box_type_3d", LiDARInstance3DBoxes)
             metas.append(meta)
-        results = self.predict_by_feat(self(feat), metas)
+        results = self.predict_by_feat(preds, metas)
         for sample, result in zip(data_samples, results):
             sample.pred_instances_3d = result
             sample.pred_instances = InstanceData()

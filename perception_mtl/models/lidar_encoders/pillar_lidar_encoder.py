@@ -109,7 +109,14 @@ class PillarLidarEncoder(BaseModule):
         index = (coors[:, :1] * channels + channel) * cells + cell.unsqueeze(1)  # (V, C)
         dump = batch_size * channels * cells
         index = torch.where((num_points > 0).unsqueeze(1), index, torch.full_like(index, dump))
-        canvas = pillar_feats.new_zeros(dump + 1).scatter_add(0, index.reshape(-1), pillar_feats.reshape(-1))
+        canvas = pillar_feats.new_zeros(dump + 1)
+        if torch.onnx.is_in_onnx_export():
+            # Pillars own distinct cells (only the dropped dump cell repeats), so a plain scatter equals the
+            # sum and exports as ScatterElements without a reduction, which TensorRT 10 parses.
+            return canvas.scatter(0, index.reshape(-1), pillar_feats.reshape(-1))[:dump].view(
+                batch_size, channels, self.grid_y, self.grid_x
+            )
+        canvas = canvas.scatter_add(0, index.reshape(-1), pillar_feats.reshape(-1))
         return canvas[:dump].view(batch_size, channels, self.grid_y, self.grid_x)
 
     def forward(self, voxels: Tensor, num_points: Tensor, coors: Tensor, batch_size: int) -> Tensor:
