@@ -8,6 +8,9 @@ default_hooks = dict(
     # Atomic writes (temp file, fsync, rename) and unknown options refused at start-up.
     checkpoint=dict(type="AtomicCheckpointHook", interval=1, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type="DistSamplerSeedHook"),
+    # Random generators' state saved in checkpoints and restored on --resume; validation does not
+    # move the training stream.
+    rng_state=dict(type="RNGStateHook"),
 )
 
 env_cfg = dict(

@@ -51,9 +51,24 @@ def load_config(config: str, cfg_options: dict | None, work_dir: str | None, lau
     elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(config))[0])
     cfg.launcher = launcher
+    _drop_disabled_default_hooks(cfg)
     if launcher != "none":
         _prepare_cpu_distributed(cfg)
     return cfg
+
+
+# Default hooks MMEngine always registers; ``name=None`` removes one of these.
+_MMENGINE_DEFAULT_HOOKS = {"runtime_info", "timer", "sampler_seed", "logger", "param_scheduler", "checkpoint"}
+
+
+def _drop_disabled_default_hooks(cfg: Config) -> None:
+    """Lets ``default_hooks.<name>=None`` switch off the project's extra default hooks (rng_state,
+    non_finite_guard) as it does MMEngine's own; MMEngine asserts on None for names it does not know."""
+    hooks = cfg.get("default_hooks")
+    if not hooks:
+        return
+    for name in [n for n, h in hooks.items() if h is None and n not in _MMENGINE_DEFAULT_HOOKS]:
+        hooks.pop(name)
 
 
 def _prepare_cpu_distributed(cfg: Config) -> None:
