@@ -41,7 +41,9 @@ def _child(name: str, parent: Registry, locations: list[str]) -> Registry:
 RUNNERS = _child("runner", MMENGINE_RUNNERS, ["perception_mtl.engine"])
 RUNNER_CONSTRUCTORS = _child("runner constructor", MMENGINE_RUNNER_CONSTRUCTORS, ["perception_mtl.engine"])
 LOOPS = _child("loop", MMENGINE_LOOPS, ["perception_mtl.engine"])
-HOOKS = _child("hook", MMENGINE_HOOKS, ["perception_mtl.engine", "perception_mtl.models"])  # + MoE stats hook
+HOOKS = _child(
+    "hook", MMENGINE_HOOKS, ["perception_mtl.engine", "perception_mtl.models", "perception_mtl.visualization"]
+)  # + MoE stats hook, VisualizationHook
 STRATEGIES = _child("strategy", MMENGINE_STRATEGIES, ["perception_mtl.engine"])
 DATASETS = _child("dataset", MMENGINE_DATASETS, ["perception_mtl.datasets", "perception_mtl.synthetic"])
 DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["perception_mtl.datasets"])
