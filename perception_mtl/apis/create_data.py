@@ -95,7 +95,7 @@ def create_faces(args: argparse.Namespace) -> dict:
     writer = SyntheticFaceWriter(
         args.out_dir, args.num_train, args.num_val, args.num_pose_eval, args.img_size, args.max_faces, seed=args.seed
     )
-    summary = writer.run()
+    summary = writer.run(progress=True)
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import sys
 from collections.abc import Sequence
 
 import mmengine
 import numpy as np
 import torch
 from mmcv.ops import points_in_boxes_cpu
+from mmengine.utils import ProgressBar
 
 
 def write_gt_database(
@@ -26,11 +28,13 @@ def write_gt_database(
     sweeps_num: int = 4,
     use_dim: Sequence[int] = (0, 1, 2, 3),
     classes: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> dict:
     """Builds the database from ``data_root/info_file``; returns ``{class: number of objects}``.
 
     Only training infos should be used: pasting validation objects into training scenes would
-    leak them. Objects without points are skipped (nothing to paste).
+    leak them. Objects without points are skipped (nothing to paste). ``progress`` shows a progress
+    bar (mmengine's, with ETA) over the samples on stdout.
     """
     from mmengine.registry import init_default_scope
 
@@ -55,7 +59,10 @@ def write_gt_database(
     os.makedirs(db_dir, exist_ok=True)
     db_infos: dict[str, list[dict]] = {name: [] for name in names}  # every class, so samplers can name it
     group_id = 0
+    bar = ProgressBar(len(dataset), file=sys.stdout) if progress else None
     for idx in range(len(dataset)):
+        if bar:
+            bar.update()
         results = dataset.pipeline(dataset.get_data_info(idx))  # no packing, no empty-GT resampling
         points = results["points"].tensor.numpy()
         boxes = results["gt_bboxes_3d"].tensor.numpy().astype(np.float32)  # (N, 9): bottom centre, size, yaw, vel
@@ -94,5 +101,7 @@ def write_gt_database(
                 )
             )
             group_id += 1
+    if bar:
+        sys.stdout.write("\n")
     mmengine.dump(db_infos, osp.join(data_root, f"{prefix}_dbinfos_train.pkl"))
     return {name: len(v) for name, v in db_infos.items()}

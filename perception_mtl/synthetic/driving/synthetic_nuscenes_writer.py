@@ -22,13 +22,14 @@ import hashlib
 import json
 import os
 import os.path as osp
+import sys
 import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from mmengine.utils import ProgressBar
 from nuscenes.utils import splits
-from tqdm import tqdm
 
 from perception_mtl.datasets.converters.nuscenes_schema import (
     ATTRIBUTES,
@@ -240,11 +241,13 @@ class SyntheticNuScenesWriter:
         if self.write_infos:
             from perception_mtl.datasets.converters.nuscenes_info_converter import NuScenesInfoConverter
 
-            NuScenesInfoConverter(root, self.version, root).run()
+            NuScenesInfoConverter(root, self.version, root, progress=self.progress).run()
         if self.with_gt_database:
             from perception_mtl.datasets.converters.gt_database_writer import write_gt_database
 
-            summary["gt_database_objects"] = write_gt_database(root, sweeps_num=GT_DATABASE_SWEEPS)
+            summary["gt_database_objects"] = write_gt_database(
+                root, sweeps_num=GT_DATABASE_SWEEPS, progress=self.progress
+            )
         summary["total_seconds"] = round(time.time() - start, 1)
         summary["bytes"] = _folder_size(root)
         with open(osp.join(root, "synthetic_info.json"), "w") as f:
@@ -252,7 +255,9 @@ class SyntheticNuScenesWriter:
         return summary
 
     def _simulate(self, jobs: list[tuple[int, int]]) -> list[_SampleResult]:
-        bar = tqdm(total=len(jobs), desc="synthetic nuScenes samples", disable=not self.progress, unit="sample")
+        if self.progress:
+            print(f"simulating {len(jobs)} synthetic nuScenes samples", flush=True)
+        bar = ProgressBar(len(jobs), file=sys.stdout) if self.progress else None
         results = []
         if self.workers > 1:
             import multiprocessing as mp
@@ -261,12 +266,15 @@ class SyntheticNuScenesWriter:
             with mp.get_context("fork").Pool(self.workers) as pool:
                 for result in pool.imap_unordered(_run_job, jobs, chunksize=1):
                     results.append(result)
-                    bar.update()
+                    if bar:
+                        bar.update()
         else:
             for job in jobs:
                 results.append(_run_job(job))
-                bar.update()
-        bar.close()
+                if bar:
+                    bar.update()
+        if bar:
+            sys.stdout.write("\n")
         return sorted(results, key=lambda r: (r.scene, r.index))
 
     # ----------------------------------------------------------------- tables

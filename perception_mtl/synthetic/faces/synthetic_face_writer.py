@@ -29,11 +29,13 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import sys
 import time
 
 import cv2
 import numpy as np
 import scipy.io
+from mmengine.utils import ProgressBar
 
 from perception_mtl.structures.head_pose import pose_to_pose_para
 
@@ -99,6 +101,11 @@ class SyntheticFaceWriter:
         self.counts = dict(train=num_train, val=num_val, pose_eval=num_pose_eval)
         self.img_size, self.max_faces, self.min_face = int(img_size), int(max_faces), float(min_face)
         self.seed, self.jpeg_quality = int(seed), int(jpeg_quality)
+        self._bar: ProgressBar | None = None
+
+    def _tick(self) -> None:
+        if self._bar is not None:
+            self._bar.update()
 
     def rng(self, split: str, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, SPLIT_IDS[split], index])
@@ -115,6 +122,7 @@ class SyntheticFaceWriter:
                 label.write(f"# {name}\n" + "".join(format_label_line(f) + "\n" for f in faces))
                 label.flush()
                 num_faces += len(faces)
+                self._tick()
         return num_faces
 
     def write_pose_eval_split(self) -> int:
@@ -128,14 +136,21 @@ class SyntheticFaceWriter:
             cv2.imwrite(stem + ".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             face = faces[0]
             write_aflw2000_mat(stem + ".mat", face["pose"], face["landmarks68"], (face["box"][3] - face["box"][1]) / 2)
+            self._tick()
         return self.counts["pose_eval"]
 
-    def run(self) -> dict:
+    def run(self, progress: bool = False) -> dict:
+        """Writes every split; ``progress`` shows a progress bar (mmengine's, with ETA) over the images on stdout.
+        Returns the summary (also written to ``meta.json``)."""
         start = time.perf_counter()
+        self._bar = ProgressBar(sum(self.counts.values()), file=sys.stdout) if progress else None
         summary = dict(out_dir=self.out_dir, img_size=self.img_size, seed=self.seed, images=dict(self.counts))
         summary["faces"] = {s: self.write_detection_split(s) for s in ("train", "val") if self.counts[s]}
         if self.counts["pose_eval"]:
             self.write_pose_eval_split()
+        if self._bar is not None:
+            sys.stdout.write("\n")
+            self._bar = None
         summary["seconds"] = round(time.perf_counter() - start, 1)
         with open(osp.join(self.out_dir, "meta.json"), "w") as f:
             json.dump(summary, f, indent=2)

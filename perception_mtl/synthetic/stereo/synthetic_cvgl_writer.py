@@ -17,10 +17,12 @@ import dataclasses
 import json
 import os
 import os.path as osp
+import sys
 import time
 from multiprocessing import get_context
 
 import numpy as np
+from mmengine.utils import ProgressBar
 
 from perception_mtl.datasets.bad_sample_error import BadSampleError
 from perception_mtl.datasets.cvgl_stereo_dataset import (
@@ -182,6 +184,7 @@ class SyntheticCVGLWriter:
             for array in (*params.values(), *images.values()):
                 array.flush()
 
+        bar = ProgressBar(n, file=sys.stdout) if progress else None  # mmengine's: rate, elapsed, ETA
         pool = get_context("fork").Pool(self.workers) if self.workers > 1 else None
         try:
             rows = pool.imap(_render_job, jobs, chunksize=16) if pool else map(_render_job, jobs)
@@ -199,11 +202,13 @@ class SyntheticCVGLWriter:
                 written = i + 1
                 if written % FLUSH_EVERY == 0:
                     flush()
-                if progress and written % 500 == 0:
-                    print(f"{written}/{n} pairs, {time.time() - start:.0f} s", flush=True)
+                if bar:
+                    bar.update()
         finally:
             if pool:
                 pool.terminate()
+            if bar:
+                sys.stdout.write("\n")
             flush()
             complete = written == n
             for name, rows_ in split.items():
