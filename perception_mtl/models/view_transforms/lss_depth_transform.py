@@ -10,7 +10,9 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from perception_mtl.models.view_transforms.bev_pool import bev_pool, bev_pool_indices, grid_shape
+from perception_mtl.models.view_transforms.bev_pool import bev_pool, bev_pool_cumsum, bev_pool_indices, grid_shape
+from perception_mtl.models.view_transforms.sparse_bev_pool import SparseBEVPoolPlan, sparse_bev_pool
+from perception_mtl.models.view_transforms.sparse_bev_pool_cache import SparseBEVPoolCache
 from perception_mtl.registry import MODELS
 from perception_mtl.structures import SensorCalibration
 
@@ -45,6 +47,12 @@ class LSSDepthTransform(BaseModule):
             (lag 0) supervise depth, since moving objects smear across sweeps. None = use all.
         cache_indices: re-use the pooling indices while the calibration is unchanged (inference
             on a fixed rig); indices are always recomputed in training.
+        bev_pool: pooling implementation. ``'scatter'`` (default): :func:`bev_pool` over the
+            (points, C) frustum, the reference and the ONNX export path. ``'sparse'``:
+            :func:`sparse_bev_pool`, a CSR product over (cell, pixel) pairs precomputed per geometry
+            and cached by calibration and augmentation matrices (training and eager inference; an
+            explicit ``pool_index`` or ONNX export still takes the scatter path). ``'cumsum'``: the LSS
+            cumsum trick (:func:`bev_pool_cumsum`), a baseline.
         init_cfg: MMEngine init config.
     """
 
@@ -60,9 +68,14 @@ class LSSDepthTransform(BaseModule):
         depth_loss_weight: float = 0.0,
         time_lag_dim: int | None = 4,
         cache_indices: bool = True,
+        bev_pool: str = "scatter",
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if bev_pool not in ("scatter", "sparse", "cumsum"):
+            raise ValueError(f"view_transform.bev_pool must be 'scatter', 'sparse' or 'cumsum', got {bev_pool!r}")
+        self.bev_pool = bev_pool
+        self.sparse_cache = SparseBEVPoolCache()
         if dbound[2] <= 0 or dbound[1] <= dbound[0] or dbound[0] <= 0:
             raise ValueError(f"view_transform.dbound must be [min > 0, max > min, step > 0], got {list(dbound)}")
         self.xbound, self.ybound, self.zbound = list(xbound), list(ybound), list(zbound)
@@ -133,6 +146,20 @@ class LSSDepthTransform(BaseModule):
             self._cached = (tuple(m.clone() for m in matrices), key, index)
         return index
 
+    def sparse_plan(
+        self, calib: SensorCalibration, feat_hw: tuple[int, int], image_hw: tuple[int, int]
+    ) -> SparseBEVPoolPlan:
+        """The :class:`SparseBEVPoolPlan` of this geometry, from ``sparse_cache`` or built now."""
+
+        def build() -> SparseBEVPoolPlan:
+            geometry = self.frustum_geometry(calib, feat_hw, image_hw)
+            index = bev_pool_indices(geometry, self.xbound, self.ybound, self.zbound)
+            cells = calib.batch_size * self.grid[0] * self.grid[1] * self.grid[2]
+            pixels = calib.batch_size * calib.num_cams * feat_hw[0] * feat_hw[1]
+            return SparseBEVPoolPlan.from_index(index, pixels, feat_hw[0] * feat_hw[1], cells)
+
+        return self.sparse_cache.get(calib, (tuple(feat_hw), tuple(image_hw)), build)
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -157,16 +184,23 @@ class LSSDepthTransform(BaseModule):
         out = self.depth_net(feats.reshape(batch * cams, channels, fh, fw))
         depth_logits = out[:, : self.num_bins]
         context = out[:, self.num_bins :]
-        if pool_index is None:
-            if calib is None or image_hw is None:
-                raise ValueError("LSSDepthTransform: pass calib and image_hw, or a precomputed pool_index")
-            pool_index = self.pool_index(calib, (fh, fw), image_hw)
-        # (B*N, C, D, fH, fW) -> (B, N, D, fH, fW, C): the order of the frustum geometry.
-        frustum = depth_logits.softmax(1).unsqueeze(1) * context.unsqueeze(2)
-        frustum = frustum.reshape(batch, cams, self.context_channels, self.num_bins, fh, fw)
-        frustum = frustum.permute(0, 1, 3, 4, 5, 2).reshape(-1, self.context_channels)
+        if pool_index is None and (calib is None or image_hw is None):
+            raise ValueError("LSSDepthTransform: pass calib and image_hw, or a precomputed pool_index")
         num_z, num_y, num_x = self.grid
-        pooled = bev_pool(frustum, pool_index, batch * num_z * num_y * num_x)
+        num_cells = batch * num_z * num_y * num_x
+        exporting = torch.onnx.is_in_onnx_export()  # export always takes the scatter path
+        if self.bev_pool == "sparse" and pool_index is None and not exporting:
+            plan = self.sparse_plan(calib, (fh, fw), image_hw)
+            pooled = sparse_bev_pool(depth_logits.softmax(1), context, plan)
+        else:
+            if pool_index is None:
+                pool_index = self.pool_index(calib, (fh, fw), image_hw)
+            # (B*N, C, D, fH, fW) -> (B, N, D, fH, fW, C): the order of the frustum geometry.
+            frustum = depth_logits.softmax(1).unsqueeze(1) * context.unsqueeze(2)
+            frustum = frustum.reshape(batch, cams, self.context_channels, self.num_bins, fh, fw)
+            frustum = frustum.permute(0, 1, 3, 4, 5, 2).reshape(-1, self.context_channels)
+            pool = bev_pool_cumsum if self.bev_pool == "cumsum" and not exporting else bev_pool
+            pooled = pool(frustum, pool_index, num_cells)
         bev = pooled.view(batch, num_z, num_y, num_x, -1).permute(0, 1, 4, 2, 3).reshape(batch, -1, num_y, num_x)
         return self.downsample(bev), depth_logits.view(batch, cams, self.num_bins, fh, fw)
 
