@@ -8,7 +8,13 @@ ratios measured in one run (machines are shared and noisy); absolute times only 
 import argparse
 import importlib
 import pkgutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from mmengine.utils import ProgressBar
+
+T = TypeVar("T")
 
 
 def available_suites() -> list[str]:
@@ -19,6 +25,18 @@ def load_suite(name: str):
     if name not in available_suites():
         raise ValueError(f"unknown benchmark suite {name!r}; available: {available_suites()}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def track(items: Iterable[T], label: str) -> Iterator[T]:
+    """Yields ``items`` under mmengine's progress bar (count, rate, elapsed, ETA) on stderr, so the table on
+    stdout stays clean; the bar moves after each item, outside whatever the item's body times."""
+    items = list(items)
+    print(label, file=sys.stderr, flush=True)
+    bar = ProgressBar(len(items), file=sys.stderr)
+    for item in items:
+        yield item
+        bar.update()
+    sys.stderr.write("\n")
 
 
 def format_table(rows: list[dict]) -> str:

@@ -18,6 +18,8 @@ import torch
 
 from perception_mtl.models.view_transforms import bev_pool, bev_pool_cumsum, bev_pool_indices
 
+from . import track
+
 DESCRIPTION = (
     "BEV pooling vs LSS cumsum trick (ratio); CenterHead step, separate vs packed branches (ratio); "
     "model forward latency/memory per modality at demo size"
@@ -206,7 +208,7 @@ def run(args) -> list[dict]:
         return rows
     rows += head_rows(args.repeats, args.device)
     model_rows = []
-    for setting, config in DEMO_CONFIGS.items():
+    for setting, config in track(DEMO_CONFIGS.items(), f"bev_detection: {len(DEMO_CONFIGS)} demo models"):
         if args.device.startswith("cuda"):
             model_rows.append(model_row(setting, config, args.device, args.repeats, args.points))
             continue

@@ -26,6 +26,8 @@ from mmengine.runner import Runner
 from perception_mtl.engine.channels_last_hook import convert_conv_weights_to_channels_last
 from perception_mtl.registry import MODELS
 
+from . import track
+
 DESCRIPTION = "channels-last conv weights, alone and with a bfloat16 forward: train-step time vs the default (ratios)"
 
 DEFAULT_CONFIGS = (
@@ -77,7 +79,7 @@ def time_config(path: str, batches: int, repeats: int, options: dict | None = No
     variants = (("default", default, False), ("channels_last", channels_last, False), ("bf16", channels_last, True))
     times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     diffs = {"channels_last": 0.0, "bf16": 0.0}
-    for repeat in range(repeats + 1):  # the first pass warms up
+    for repeat in track(range(repeats + 1), f"channels_last {path}: warm-up + {repeats} rounds"):  # 0 warms up
         for batch in data:
             losses = {}
             for name, model, bf16 in variants:

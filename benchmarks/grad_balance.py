@@ -22,6 +22,8 @@ from mmengine.registry import init_default_scope
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing.two_modality import two_modality_net_cfg
 
+from . import track
+
 DESCRIPTION = "gradient balancing: train-step time of each method vs the summed loss (ratios in one run)"
 
 # (row name, balancing config or None for MMEngine's plain OptimWrapper on the summed loss)
@@ -118,8 +120,8 @@ def run(args) -> list[dict]:
     for _ in range(args.warmup):
         for _, _, model, wrapper, _ in runs:
             step(model, wrapper)
-    for _ in range(args.repeats):  # round-robin: noise lands on every method alike
-        for _, _, model, wrapper, times in runs:
+    for _ in track(range(args.repeats), f"grad_balance: {args.repeats} timed rounds of {len(runs)} methods"):
+        for _, _, model, wrapper, times in runs:  # round-robin: noise lands on every method alike
             times.append(step(model, wrapper))
     reference = statistics.median(runs[0][4])
     rows = []

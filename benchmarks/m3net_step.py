@@ -26,6 +26,8 @@ from mmengine.registry import init_default_scope
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing import config_path
 
+from . import track
+
 DESCRIPTION = "M3Net demo train step: FULLER and equal weights vs the summed loss (ratios in one run)"
 
 # (row name, balancer config or None for MMEngine's plain OptimWrapper on the summed loss)
@@ -104,8 +106,8 @@ def run(args) -> list[dict]:
     for _ in range(args.warmup):
         for _, model, wrapper, _ in runs:
             step(model, wrapper)
-    for _ in range(args.repeats):  # round-robin: noise lands on every method alike
-        for _, model, wrapper, times in runs:
+    for _ in track(range(args.repeats), f"m3net_step: {args.repeats} timed rounds of {len(runs)} methods"):
+        for _, model, wrapper, times in runs:  # round-robin: noise lands on every method alike
             times.append(step(model, wrapper))
     reference = statistics.median(runs[0][3])
     rows = []

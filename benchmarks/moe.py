@@ -32,6 +32,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
+from . import track
+
 DESCRIPTION = "M3ViT MoE: FLOPs/latency/params of dense all-task vs sparse single-task inference; expert load table"
 
 TASKS = ("seg", "depth", "edge")
@@ -141,7 +143,8 @@ def _latencies(modules: list[tuple[nn.Module, str | None]], moe_model: nn.Module
 
     times: list[list[float]] = [[] for _ in modules]
     with torch.inference_mode():
-        for round_ in range(max(1, repeats) + 1):  # round 0 warms up
+        rounds = max(1, repeats) + 1
+        for round_ in track(range(rounds), f"moe: {rounds} rounds of {len(modules)} models (round 0 warms up)"):
             for i, (module, dispatch) in enumerate(modules):
                 if dispatch is not None:
                     set_moe_dispatch(moe_model, dispatch)

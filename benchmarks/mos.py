@@ -19,6 +19,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
+from . import track
+
 DESCRIPTION = "MOS face net: CPU eager latency (batch 1), params and FLOPs at 640x640 per variant"
 
 
@@ -91,7 +93,8 @@ def _measure(args) -> list[dict]:
     variants = [(name, _HeadForward(MODELS.build(cfg)).eval()) for name, cfg in _variants(args.img_size)]
     times: list[list[float]] = [[] for _ in variants]
     with torch.inference_mode():
-        for round_ in range(max(1, args.repeats) + 1):  # round 0 warms up
+        rounds = max(1, args.repeats) + 1
+        for round_ in track(range(rounds), f"mos: {rounds} rounds of {len(variants)} models (round 0 warms up)"):
             for i, (_, module) in enumerate(variants):
                 start = time.perf_counter()
                 module(img)

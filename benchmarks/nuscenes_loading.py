@@ -9,6 +9,8 @@ from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import DATASETS
 
+from . import track
+
 DESCRIPTION = "nuScenes MTL loading: samples/s of the training pipeline at 0/1/2 workers (one run)"
 
 
@@ -40,7 +42,7 @@ def run(args) -> list[dict]:
     init_default_scope("perception_mtl")
     dataset = _dataset(args)
     rows, base = [], None
-    for workers in args.workers:
+    for workers in track(args.workers, f"nuscenes_loading: {args.samples} samples per worker setting"):
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=1, shuffle=True, num_workers=workers, collate_fn=pseudo_collate
         )
