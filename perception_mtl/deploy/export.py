@@ -264,6 +264,36 @@ def export_image_model(model, data: dict, out_dir: str, name: str, opset: int = 
 
 
 # ---------------------------------------------------------------------- entry point
+def write_manifest(
+    out_dir: str,
+    model_name: str,
+    cfg: Config,
+    config: str | None,
+    checkpoint: str | None,
+    tasks: Sequence[str],
+    opset: int,
+    body: dict,
+) -> dict:
+    """Writes ``out_dir/manifest.json`` from an exporter's ``body`` (``graphs`` and model fields); returns it."""
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "model": model_name,
+        "config": {"path": osp.abspath(config) if config else None, "model_sha256": model_config_hash(cfg)},
+        "checkpoint": {
+            "path": osp.abspath(checkpoint) if checkpoint else None,
+            "sha256": sha256_file(checkpoint) if checkpoint else None,
+        },
+        "tasks": list(tasks),
+        "opset": opset,
+        "torch": torch.__version__,
+        "tensorrt10_op_source": TENSORRT10_SOURCE,
+        **body,
+    }
+    with open(osp.join(out_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
 def export(
     config: str,
     checkpoint: str,
@@ -303,19 +333,7 @@ def export(
             raise ValueError(f"--fixed-rig / --tasks apply to MultiTaskBEVModel, not {kind}")
         tasks = tuple(getattr(model, "tasks", ()) or ())
         body = export_image_model(model, data, out_dir, "model", opset)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "model": kind,
-        "config": {"path": osp.abspath(config), "model_sha256": model_config_hash(cfg)},
-        "checkpoint": {"path": osp.abspath(checkpoint), "sha256": sha256_file(checkpoint)},
-        "tasks": list(tasks),
-        "opset": opset,
-        "torch": torch.__version__,
-        "tensorrt10_op_source": TENSORRT10_SOURCE,
-        **body,
-    }
-    with open(osp.join(out_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=2)
+    manifest = write_manifest(out_dir, kind, cfg, config, checkpoint, tasks, opset, body)
     bad = {name: g["tensorrt10"]["violations"] for name, g in manifest["graphs"].items() if not g["tensorrt10"]["ok"]}
     if bad and strict_tensorrt:
         raise ValueError(
