@@ -20,6 +20,8 @@ CONFIGS = {
     "m3net_det_demo.py": ("det",),
     "m3net_map_demo.py": ("map",),
     "m3net_occ_demo.py": ("occ",),
+    "m3net_moe_demo.py": ("det", "map", "occ"),
+    "m3net_moe_swint-lss_voxel0075_mafi_8xb4-20e_nus.py": ("det", "map", "occ"),
     "m3net_swint-lss_voxel0075_mafi_tcs_8xb4-20e_nus.py": ("det", "map", "occ"),
     "m3net_swint-lss_pillar03_mafi_tcs_8xb4-20e_nus.py": ("det", "map", "occ"),
 }
@@ -29,6 +31,8 @@ def test_every_config_is_listed_and_the_flagship_path_exists():
     assert sorted(p.name for p in (REPO_ROOT / "configs" / "m3net").glob("*.py")) == sorted(CONFIGS)
     flagship = Config.fromfile(str(REPO_ROOT / "configs" / "m3net_nuscenes.py"))
     assert flagship.model.tasks == ("det", "map", "occ") and flagship.model.fuser.type == "MAFIFuser"
+    moe = Config.fromfile(str(REPO_ROOT / "configs" / "m3net_moe_nuscenes.py"))
+    assert moe.model.decoder.backbone.type == "MoEBEVDecoder" and moe.model.task_scaling is None
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -38,7 +42,9 @@ def test_config_builds_its_model(name):
     model = MODELS.build(cfg.model)
     assert model.tasks == CONFIGS[name] and list(model.heads) == list(CONFIGS[name])
     assert type(model.fuser).__name__ == "MAFIFuser"
-    assert (model.task_scaling is not None) == (len(CONFIGS[name]) > 1)
+    # The MoE decoder replaces per-task channel scaling as the per-task specialisation.
+    assert (model.task_scaling is not None) == (len(CONFIGS[name]) > 1 and "moe" not in name)
+    assert model.task_decoder == ("moe" in name)
     evaluators = cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else [cfg.val_evaluator]
     assert len(evaluators) == len(CONFIGS[name])
     assert cfg.optim_wrapper.type == "GradBalanceOptimWrapper" and tuple(cfg.optim_wrapper.tasks) == CONFIGS[name]
@@ -64,8 +70,9 @@ def _on_tiny_data(cfg, root: str):
 
 
 @pytest.mark.slow
-def test_demo_trains_and_evaluates_all_three_tasks(tmp_path, synthetic_root):
-    cfg = _on_tiny_data(Config.fromfile(str(config_path("m3net_nuscenes_demo.py"))), synthetic_root)
+@pytest.mark.parametrize("name", ["m3net_nuscenes_demo.py", "m3net_moe_demo.py"])
+def test_demo_trains_and_evaluates_all_three_tasks(tmp_path, synthetic_root, name):
+    cfg = _on_tiny_data(Config.fromfile(str(config_path(name))), synthetic_root)
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.dataset.indices = 2
     cfg.train_cfg.max_epochs = 2
@@ -74,6 +81,10 @@ def test_demo_trains_and_evaluates_all_three_tasks(tmp_path, synthetic_root):
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=100)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if "moe" in name:  # routing statistics per task and layer, and each task's balance loss, are logged
+        stats = pathlib.Path(runner.log_dir) / "moe_expert_stats.jsonl"
+        assert stats.exists() and all(t in stats.read_text() for t in ("det", "map", "occ"))
+        assert {f"train/{t}.loss_moe_balance" for t in ("det", "map", "occ")} <= set(runner.message_hub.log_scalars)
     metrics = runner.test()
     for key in ("nuscenes_det/mAP", "map/mIoU", "occ/mIoU"):
         assert key in metrics and 0.0 <= metrics[key] <= 1.0, (key, metrics)
