@@ -316,3 +316,45 @@ def test_stereo_predicted_horizon_drawn():
     panel = _panel(StereoVisualizer(scale=1).draw(pair, sample, "t")["stereo"], 1, 2, (32, 48))
     assert (panel[16] == np.asarray(GT_COLOR, np.uint8)).all()  # level camera: the horizon through v0
     assert (panel[6] == np.asarray(PRED_COLOR, np.uint8)).all()  # pitched down: 16 - 40 * 0.25 = 6
+
+
+def test_occupancy_placed_with_lidar2ego():
+    """Occ3D grids are in the ego frame: with nuScenes' LiDAR mount (yaw -90 deg, 0.94 m forward) a car voxel
+    block at ego (10.94, 0) shows at LiDAR (0, 10)."""
+    from mmdet3d.structures import Det3DDataSample
+
+    from perception_mtl.visualization import DrivingVisualizer
+
+    semantics = torch.full((200, 200, 16), 17, dtype=torch.uint8)
+    i, j = int((10.94 + 40) / 0.4), int((0.0 + 40) / 0.4)
+    semantics[i - 2 : i + 3, j - 2 : j + 3, 3] = 1  # z index 3: the 0.4 m slice
+    lidar2ego = np.eye(4, dtype=np.float32)
+    lidar2ego[:3, :3] = [[0, 1, 0], [-1, 0, 0], [0, 0, 1]]  # Rz(-90 deg): LiDAR x is the ego's right
+    lidar2ego[:3, 3] = [0.94, 0.0, 1.84]
+    sample = Det3DDataSample(metainfo=dict(lidar2ego=lidar2ego))
+    sample.gt_occ = dict(semantics=semantics, mask_camera=torch.ones(200, 200, 16, dtype=torch.bool))
+    panels = dict(DrivingVisualizer().bev_panels(dict(points=torch.zeros(0, 4)), sample, np.eye(4)))
+    occ = next(image for title, image in panels.items() if title.startswith("occ GT"))
+    assert (occ[_bev_pixel(0.0, 10.0)] == OCC_COLORS[1]).all()
+    assert (occ[_bev_pixel(10.0, 0.0)] == BACKGROUND).all()
+
+
+def test_face_predictions_mapped_back_to_input_pixels():
+    """Predictions are in original-image pixels; the network input is original * scale_factor + img_offset."""
+    from mmengine.structures import InstanceData
+
+    from perception_mtl.testing.faces import face_sample
+    from perception_mtl.visualization import FaceVisualizer
+
+    sample = face_sample([[20, 20, 60, 60]], img_size=96)
+    sample.set_metainfo(dict(scale_factor=(2.0, 2.0), img_offset=(4.0, 6.0)))
+    pred = InstanceData()
+    pred.bboxes = torch.tensor([[10.0, 10.0, 30.0, 30.0]])  # -> input [24, 26, 64, 66]
+    pred.scores = torch.tensor([0.9])
+    pred.landmarks = torch.tensor([[[15.0, 15.0], [25.0, 15.0], [20.0, 20.0], [16.0, 25.0], [24.0, 25.0]]])
+    pred.poses = torch.tensor([[0.0, 0.0, 0.0]])
+    sample.pred_instances = pred
+    picture = FaceVisualizer(scale=1).draw(torch.zeros(3, 96, 96, dtype=torch.uint8), sample, "t")["faces"]
+    panel = _panel(picture, 1, 2, (96, 96))
+    assert _near(panel, 26, 24, BOX_COLOR, radius=0) and _near(panel, 66, 64, BOX_COLOR, radius=0)
+    assert _near(panel, 2 * 15 + 6, 2 * 15 + 4, LANDMARK_COLOR, radius=0)
