@@ -11,6 +11,9 @@ default_hooks = dict(
     # Random generators' state saved in checkpoints and restored on --resume; validation does not
     # move the training stream.
     rng_state=dict(type="RNGStateHook"),
+    # A NaN/Inf loss or gradient names the task, term and parameter group; the step is skipped and
+    # training stops after max_consecutive in a row (action="stop": at the first).
+    non_finite_guard=dict(type="NonFiniteGuardHook", action="skip", max_consecutive=3),
 )
 
 env_cfg = dict(

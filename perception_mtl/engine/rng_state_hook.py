@@ -22,6 +22,7 @@ ranks other than 0 keep their freshly seeded state and a warning says so.
 
 from __future__ import annotations
 
+import logging
 import random
 
 import numpy as np
@@ -72,7 +73,7 @@ def set_rng_state(state: dict) -> None:
                 f"RNGStateHook: the checkpoint holds {len(cuda)} CUDA generator states but "
                 f"{torch.cuda.device_count()} devices are visible; CUDA generators keep their seeded state",
                 logger="current",
-                level="WARNING",
+                level=logging.WARNING,
             )
 
 
@@ -102,7 +103,7 @@ class RNGStateHook(Hook):
                 "RNGStateHook: the resumed checkpoint has no 'rng_state' (saved without this hook); "
                 "random draws after the resume will differ from an uninterrupted run",
                 logger="current",
-                level="WARNING",
+                level=logging.WARNING,
             )
             return
         self._resumed_state = checkpoint["rng_state"]
@@ -116,7 +117,7 @@ class RNGStateHook(Hook):
                 "RNGStateHook: randomness.diff_rank_seed=True; only rank 0's generators are checkpointed, "
                 "so this rank keeps its freshly seeded state",
                 logger="current",
-                level="WARNING",
+                level=logging.WARNING,
             )
             return
         set_rng_state(state)

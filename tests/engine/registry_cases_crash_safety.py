@@ -2,7 +2,10 @@
 
 from types import SimpleNamespace
 
+import pytest
 import torch
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
 
 from perception_mtl.registry import HOOKS
 from perception_mtl.testing import RegistryCase
@@ -17,6 +20,34 @@ def check_rng_state_hook(hook):
     assert torch.equal(torch.rand(3), expected)
 
 
+class _ScaleModel(BaseModel):
+    """loss = scale * w^2 (scale NaN makes the loss NaN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+    def forward(self, inputs, data_samples=None, mode="tensor"):
+        return {"toy.loss": (inputs * self.w**2).sum()}
+
+
+def check_non_finite_guard_hook(hook):
+    from perception_mtl.engine import NonFiniteTrainingError
+
+    model = _ScaleModel()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    runner = SimpleNamespace(model=model, optim_wrapper=wrapper, iter=0, epoch=0)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    model.train_step(dict(inputs=torch.tensor(1.0)), wrapper)
+    assert not torch.equal(model.w.detach(), torch.ones(2))
+    with pytest.raises(NonFiniteTrainingError, match="task 'toy', term toy.loss=nan"):
+        model.train_step(dict(inputs=torch.tensor(float("nan"))), wrapper)
+
+
 CASES = {
     "RNGStateHook": RegistryCase(HOOKS, dict(type="RNGStateHook"), check_rng_state_hook),
+    "NonFiniteGuardHook": RegistryCase(
+        HOOKS, dict(type="NonFiniteGuardHook", action="stop"), check_non_finite_guard_hook
+    ),
 }
