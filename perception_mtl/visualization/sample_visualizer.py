@@ -91,15 +91,22 @@ class SampleVisualizer:
         return cls(driving, faces, StereoVisualizer(scale=scale or 3))
 
     def draw(self, inputs, sample, header: str) -> dict[str, np.ndarray]:
-        """``{picture name: (H, W, 3) uint8 BGR}`` for one sample (see the class docstring)."""
-        if isinstance(inputs, dict):
+        """``{picture name: (H, W, 3) uint8 BGR}`` for one sample (see the class docstring).
+
+        Raises:
+            TypeError: the sample is of no family drawn here (e.g. M3ViT's dense scenes), naming what it got.
+        """
+        if isinstance(inputs, dict) and ("points" in inputs or "img" in inputs):
             return self.driving.draw(inputs, sample, header)
-        if isinstance(inputs, (torch.Tensor, np.ndarray)) and inputs.ndim == 4 and inputs.shape[:2] == (2, 3):
+        is_array = isinstance(inputs, (torch.Tensor, np.ndarray))
+        if is_array and inputs.ndim == 4 and tuple(inputs.shape[:2]) == (2, 3) and "gt_calib" in sample:
             return self.stereo.draw(inputs, sample, header)
-        if isinstance(inputs, (torch.Tensor, np.ndarray)) and inputs.ndim == 3:
+        if is_array and inputs.ndim == 3 and "gt_instances" in sample:
             return self.faces.draw(inputs, sample, header)
-        shape = tuple(getattr(inputs, "shape", ()))
+        what = sorted(inputs) if isinstance(inputs, dict) else tuple(getattr(inputs, "shape", ()))
+        fields = sorted(k for k in sample.keys()) if hasattr(sample, "keys") else type(sample).__name__
         raise TypeError(
-            f"SampleVisualizer: cannot tell the model family from inputs of type {type(inputs).__name__} {shape}; "
-            "expected a dict (driving), a (2, 3, H, W) stereo pair or a (3, H, W) face image"
+            f"SampleVisualizer: no drawing for inputs {type(inputs).__name__} {what} with sample fields {fields}; "
+            "drawn are driving samples (inputs with 'points' / 'img'), stereo pairs ((2, 3, H, W) with gt_calib) "
+            "and faces ((3, H, W) with gt_instances)"
         )

@@ -358,3 +358,14 @@ def test_face_predictions_mapped_back_to_input_pixels():
     panel = _panel(picture, 1, 2, (96, 96))
     assert _near(panel, 26, 24, BOX_COLOR, radius=0) and _near(panel, 66, 64, BOX_COLOR, radius=0)
     assert _near(panel, 2 * 15 + 6, 2 * 15 + 4, LANDMARK_COLOR, radius=0)
+
+
+def test_unknown_family_is_named():
+    from mmengine.structures import BaseDataElement
+
+    from perception_mtl.visualization import SampleVisualizer
+
+    sample = BaseDataElement()
+    sample.gt_sem_seg = torch.zeros(8, 8)  # an M3ViT dense-scene sample
+    with pytest.raises(TypeError, match=r"inputs Tensor \(3, 8, 8\) with sample fields \['gt_sem_seg'\]"):
+        SampleVisualizer().draw(torch.zeros(3, 8, 8), sample, "t")
