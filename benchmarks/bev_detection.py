@@ -4,6 +4,14 @@ modality setting (camera, LiDAR, fused) at demo size.
 
 ``python tools/benchmark.py bev_detection [--device cuda] [--pool-size full] [--repeats 10]``
 
+The camera view transform's pooling path (``--bev-pool scatter sparse cumsum``, default scatter) is an
+option: the model-forward rows run once per path, and ``--train-step`` adds the demo's training step
+(forward, losses, backward, AdamW) per path on real batches of the synthetic nuScenes-format data, with
+one batch re-used (fixed geometry: the sparse plan is cached) and a fresh batch every step (the
+pipeline's random image + BEV augmentation: a new plan every step). ``--only-train-step`` skips the rest:
+
+``python tools/benchmark.py bev_detection --only-train-step --bev-pool scatter sparse --repeats 3``
+
 Times are medians after warm-up. On a CPU, compare the ratio columns within one run (shared machines
 are noisy); absolute times are meaningful on a GPU. Peak memory: ``torch.cuda.max_memory_allocated``
 on a GPU; on a CPU the peak resident set size of a fresh process per setting (includes the libraries).
@@ -43,6 +51,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--points", type=int, default=125_000, help="LiDAR points per sample (key frame + sweeps)")
     parser.add_argument("--no-models", action="store_true", help="only the pooling comparison")
+    parser.add_argument("--bev-pool", nargs="+", default=["scatter"], choices=["scatter", "sparse", "cumsum"],
+                        help="camera view transform pooling path(s) of the model rows")  # fmt: skip
+    parser.add_argument("--train-step", action="store_true", help="add the demo training step per --bev-pool path")
+    parser.add_argument("--only-train-step", action="store_true", help="only the training-step rows")
+    parser.add_argument("--train-settings", nargs="+", default=["camera"], choices=["camera", "fused"])
+    parser.add_argument("--data-root", default="data/synthetic_nuscenes", help="synthetic nuScenes-format data")
+    parser.add_argument("--batch", type=int, default=2, help="samples per training step (the demo's batch)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed training steps per path first")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of the training step (CPU)")
 
 
 def _median_seconds(fn, repeats: int, device: str) -> float:
@@ -167,7 +184,7 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def model_row(setting: str, config: str, device: str, repeats: int, num_points: int) -> dict:
+def model_row(setting: str, config: str, device: str, repeats: int, num_points: int, bev_pool: str = "scatter") -> dict:
     """Forward latency (shared layers + raw head outputs, no decoding) and peak memory of one setting."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -175,7 +192,10 @@ def model_row(setting: str, config: str, device: str, repeats: int, num_points: 
     from perception_mtl.registry import MODELS
 
     init_default_scope("perception_mtl")
-    model = MODELS.build(Config.fromfile(config).model).to(device).eval()
+    cfg = Config.fromfile(config)
+    if cfg.model.encoders.get("camera"):
+        cfg.model.encoders.camera.view_transform.bev_pool = bev_pool
+    model = MODELS.build(cfg.model).to(device).eval()
     data = model.data_preprocessor(_demo_batch(1, num_points), training=False)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -187,7 +207,8 @@ def model_row(setting: str, config: str, device: str, repeats: int, num_points: 
             model(**data, mode="tensor")
 
     seconds = _median_seconds(forward, repeats, device)
-    row = dict(part="model_forward", size=setting, params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    size = setting if bev_pool == "scatter" or "camera" not in cfg.model.encoders else f"{setting}, {bev_pool} pool"
+    row = dict(part="model_forward", size=size, params_m=sum(p.numel() for p in model.parameters()) / 1e6)
     row["latency_ms"] = 1e3 * seconds
     if device.startswith("cuda"):
         row["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -202,26 +223,118 @@ def _model_row_in_child(queue, *args) -> None:
     queue.put(model_row(*args))
 
 
+def train_step_rows(args) -> list[dict]:
+    """The demo's training step (``model.train_step``: forward, losses, backward, clipping, AdamW) with each
+    ``--bev-pool`` path, every path a copy of the same initialised model fed the same real batches.
+
+    Two geometry regimes: one batch re-used every step (fixed geometry, so the sparse path builds its
+    plan once and then hits its cache) and a fresh batch every step (the train pipeline's random image
+    and BEV augmentation change the geometry, so the sparse path builds a plan every step). Paths are
+    timed round-robin; on a CPU the clock is this process's CPU time with ``--threads`` intra-op threads
+    (robust to other jobs), on a GPU synchronised wall-clock time. ``plan_builds`` counts the sparse
+    path's plan constructions over all steps of the regime (warm-up included).
+    """
+    import copy
+    import statistics
+
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import init_default_scope
+
+    from perception_mtl.registry import DATASETS, MODELS
+
+    from .m3net_step import load_config
+
+    init_default_scope("perception_mtl")
+    device = torch.device(args.device)
+    timer = time.perf_counter if device.type == "cuda" else time.process_time
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+
+    def step(model, wrapper, batch) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = timer()
+        model.train_step(batch, wrapper)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return timer() - start
+
+    rows = []
+    for setting in args.train_settings:
+        cfg = load_config(DEMO_CONFIGS[setting], args.data_root)
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        steps, size = args.warmup + args.repeats, args.batch
+
+        def draw(first: int, dataset=dataset, size=size) -> dict:
+            return pseudo_collate([dataset[(first + k) % len(dataset)] for k in range(size)])
+
+        regimes = {
+            "fixed geometry": [draw(0)] * steps,
+            "new geometry every step": [draw(s * size) for s in range(steps)],
+        }
+        torch.manual_seed(0)
+        base = MODELS.build(cfg.model)
+        base.init_weights()
+        base.to(device).train()
+        runs = []
+        for path in args.bev_pool:
+            model = copy.deepcopy(base)
+            model.encoders["camera"]["view_transform"].bev_pool = path
+            runs.append(
+                (
+                    path,
+                    model,
+                    OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4), clip_grad=dict(max_norm=35.0)),
+                )
+            )
+        for regime, batches in regimes.items():
+            times = {path: [] for path in args.bev_pool}
+            builds = {path: model.encoders["camera"]["view_transform"].sparse_cache.misses for path, model, _ in runs}
+            label = f"bev_detection: {setting} train step, {regime}, {len(runs)} paths"
+            for s, batch in enumerate(track(batches, label)):
+                for path, model, wrapper in runs:
+                    seconds = step(model, wrapper, batch)
+                    if s >= args.warmup:
+                        times[path].append(seconds)
+            medians = {path: statistics.median(t) for path, t in times.items()}
+            reference = medians.get("scatter", medians[args.bev_pool[0]])
+            for path, model, _ in runs:
+                cache = model.encoders["camera"]["view_transform"].sparse_cache
+                row = dict(
+                    part="train_step", size=f"{setting}, {regime}", path=path, batch=size, steps=len(times[path])
+                )
+                row["step_ms"] = 1e3 * medians[path]
+                row["step_vs_scatter"] = medians[path] / reference
+                row["plan_builds"] = cache.misses - builds[path]
+                row["clock"] = "wall" if device.type == "cuda" else f"process, {torch.get_num_threads()} thread(s)"
+                rows.append(row)
+    return rows
+
+
 def run(args) -> list[dict]:
+    if args.only_train_step:
+        return train_step_rows(args)
     rows = pooling_rows(args.pool_size, args.repeats, args.device)
     if args.no_models:
-        return rows
+        return rows + (train_step_rows(args) if args.train_step else [])
     rows += head_rows(args.repeats, args.device)
     model_rows = []
-    for setting, config in track(DEMO_CONFIGS.items(), f"bev_detection: {len(DEMO_CONFIGS)} demo models"):
+    settings = [(s, c, p) for s, c in DEMO_CONFIGS.items() for p in (args.bev_pool if s != "lidar" else ["scatter"])]
+    for setting, config, path in track(settings, f"bev_detection: {len(settings)} demo models"):
+        row_args = (setting, config, args.device, args.repeats, args.points, path)
         if args.device.startswith("cuda"):
-            model_rows.append(model_row(setting, config, args.device, args.repeats, args.points))
+            model_rows.append(model_row(*row_args))
             continue
         # A fresh process per setting, so the peak RSS belongs to that setting alone.
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
-        proc = ctx.Process(
-            target=_model_row_in_child, args=(queue, setting, config, args.device, args.repeats, args.points)
-        )
+        proc = ctx.Process(target=_model_row_in_child, args=(queue, *row_args))
         proc.start()
         model_rows.append(queue.get())
         proc.join()
     base = next(r["latency_ms"] for r in model_rows if r["size"] == "lidar")
     for row in model_rows:
         row["latency_vs_lidar"] = row["latency_ms"] / base
-    return rows + model_rows
+    rows += model_rows
+    return rows + (train_step_rows(args) if args.train_step else [])

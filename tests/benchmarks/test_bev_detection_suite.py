@@ -21,3 +21,19 @@ def test_head_row_times_both_branch_layouts_of_the_demo_head():
     (row,) = head_rows(repeats=1, device="cpu")
     assert row["part"] == "det_head_fwd_bwd" and row["size"] == "2x64x128x128"
     assert row["separate_over_packed"] == pytest.approx(row["separate_fwd_bwd_ms"] / row["packed_fwd_bwd_ms"])
+
+
+def test_train_step_rows_time_each_pool_path_under_both_geometry_regimes(synthetic_root):
+    args = ["bev_detection", "--only-train-step", "--bev-pool", "scatter", "sparse", "--data-root", synthetic_root]
+    rows = main([*args, "--batch", "1", "--repeats", "1", "--warmup", "1", "--device", "cpu"])
+    assert [(r["size"], r["path"]) for r in rows] == [
+        ("camera, fixed geometry", "scatter"),
+        ("camera, fixed geometry", "sparse"),
+        ("camera, new geometry every step", "scatter"),
+        ("camera, new geometry every step", "sparse"),
+    ]
+    scatter, sparse, scatter_new, sparse_new = rows
+    assert sparse["step_vs_scatter"] == pytest.approx(sparse["step_ms"] / scatter["step_ms"])
+    # The sparse plan is built once for a re-used batch, and every step when the augmentation changes.
+    assert (sparse["plan_builds"], sparse_new["plan_builds"]) == (1, 2)
+    assert scatter["plan_builds"] == scatter_new["plan_builds"] == 0
