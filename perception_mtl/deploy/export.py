@@ -13,6 +13,7 @@ sha256, the tasks, the opset and the BEV-pool plan settings (and the rig for ``f
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -115,7 +116,7 @@ def load_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     from perception_mtl.registry import MODELS
 
     init_default_scope(cfg.get("default_scope", "perception_mtl"))
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(copy.deepcopy(cfg.model))  # builders (mmdet3d's CenterHead) edit their cfg in place
     ckpt = _load_checkpoint(checkpoint, map_location="cpu")
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
@@ -235,31 +236,55 @@ def export_bev_model(
 
 
 # ---------------------------------------------------------------------- image models
-def export_image_model(model, data: dict, out_dir: str, name: str, opset: int = 17) -> dict:
-    """One graph of an image model's ``mode='tensor'`` forward on ``inputs`` (B dynamic)."""
+class TensorForward(torch.nn.Module):
+    """An image model's ``forward(inputs, None, mode='tensor')`` as a graph: one input, the raw outputs
+    flattened (a dict by key order, nested dicts / sequences depth first)."""
 
-    class TensorForward(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
 
-        def forward(self, x):
-            out = self.inner(x, None, mode="tensor")
-            if isinstance(out, dict):
-                return tuple(out[k] for k in sorted(out))
-            return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+    @staticmethod
+    def flatten(out, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+        if isinstance(out, torch.Tensor):
+            return [(prefix or "output", out)]
+        if isinstance(out, dict):
+            return [
+                item for key in out for item in TensorForward.flatten(out[key], f"{prefix}.{key}" if prefix else key)
+            ]
+        if isinstance(out, (list, tuple)):
+            return [
+                item
+                for i, v in enumerate(out)
+                for item in TensorForward.flatten(v, f"{prefix}.{i}" if prefix else str(i))
+            ]
+        raise TypeError(f"mode='tensor' output of type {type(out).__name__} cannot be a graph output")
+
+    def named_outputs(self, inputs: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        return self.flatten(self.model(inputs, None, mode="tensor"))
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(value for _, value in self.named_outputs(inputs))
+
+
+def export_image_model(model, data: dict, out_dir: str, name: str = "model", opset: int = 17) -> dict:
+    """One graph of an image model (MOS, UGCL, M3ViT): preprocessed ``inputs`` (B, ...) -> the raw
+    ``mode='tensor'`` outputs, batch dynamic. MoE layers take their exportable fixed-shape dispatch."""
+    from perception_mtl.models.moe.moe_utils import moe_layers, set_moe_dispatch
 
     inputs = data["inputs"]
+    if isinstance(inputs, (list, tuple)) and all(isinstance(x, torch.Tensor) for x in inputs):
+        inputs = torch.stack(list(inputs))
     if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"{name}: expected a single image tensor as model input, got {type(inputs).__name__}")
+        raise TypeError(f"{name}: expected the preprocessed inputs as one tensor, got {type(inputs).__name__}")
+    if any(True for _ in moe_layers(model)):
+        set_moe_dispatch(model, "gather")
     wrapper = TensorForward(model).eval()
     with torch.no_grad():
-        outs = wrapper(inputs[:1])
-    out_names = [f"output{i}" for i in range(len(outs))]
+        out_names = [n for n, _ in wrapper.named_outputs(inputs[:1])]
     dynamic = {n: {0: "batch"} for n in ["inputs", *out_names]}
-    entry = export_graph(
-        wrapper, (inputs[:1],), osp.join(out_dir, f"{name}.onnx"), ["inputs"], out_names, dynamic, opset
-    )
+    path = osp.join(out_dir, f"{name}.onnx")
+    entry = export_graph(wrapper, (inputs[:1],), path, ["inputs"], out_names, dynamic, opset)
     return {"graphs": {name: entry}}
 
 

@@ -15,6 +15,7 @@ an input of the wrong shape or dtype, or a sample whose rig differs from a ``--f
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from collections.abc import Sequence
 
@@ -71,6 +72,9 @@ class GraphSession:
         self.name, self.spec = name, spec
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit():  # share the machine as the PyTorch side does
+            options.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
         self.output_names = [o["name"] for o in spec["outputs"]]
 

@@ -15,21 +15,25 @@ import torch
 from mmengine.config import Config
 
 from .bev_graphs import HEAD_EXTRA_INPUTS, BEVHeadsGraph
-from .export import load_model, test_batches
+from .export import TensorForward, load_model, test_batches
 from .ort_runner import GraphSession, ORTBEVRunner, load_manifest
 
 
-def _max_abs(a, b) -> float:
+def _max_abs(a, b) -> tuple[float, float]:
+    """(max |a - b|, max |a|) with ``a`` the PyTorch reference."""
     a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
     b = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"verify: shapes differ, PyTorch {a.shape} vs ONNX Runtime {b.shape}")
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) if a.size else 0.0
+    if not a.size:
+        return 0.0, 0.0
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return float(np.abs(a - b).max()), float(np.abs(a).max())
 
 
 @torch.no_grad()
-def verify_bev(model, runner: ORTBEVRunner, data: dict) -> dict[str, float]:
-    """Max abs difference per ``'<graph>/<output>'`` for one preprocessed batch."""
+def verify_bev(model, runner: ORTBEVRunner, data: dict) -> dict[str, tuple[float, float]]:
+    """(max abs difference, max abs PyTorch value) per ``'<graph>/<output>'`` for one preprocessed batch."""
     inputs, samples = data["inputs"], data["data_samples"]
     diffs, ref_feats = {}, {}
     if "camera" in model.modalities:
@@ -56,43 +60,46 @@ def verify_bev(model, runner: ORTBEVRunner, data: dict) -> dict[str, float]:
 
 
 @torch.no_grad()
-def verify_single_graph(model, onnx_dir: str, manifest: dict, data: dict) -> dict[str, float]:
+def verify_single_graph(model, onnx_dir: str, manifest: dict, data: dict) -> dict[str, tuple[float, float]]:
+    """An image model's one graph against its PyTorch ``mode='tensor'`` forward (its default MoE dispatch)."""
     ((name, spec),) = manifest["graphs"].items()
+    inputs = data["inputs"]
+    if isinstance(inputs, (list, tuple)):
+        inputs = torch.stack(list(inputs))
     session = GraphSession(name, osp.join(onnx_dir, spec["file"]), spec)
-    out = model(data["inputs"], None, mode="tensor")
-    refs = (
-        [out[k] for k in sorted(out)]
-        if isinstance(out, dict)
-        else (list(out) if isinstance(out, (list, tuple)) else [out])
-    )
-    ort = session({"inputs": data["inputs"].numpy()})
-    return {f"{name}/{o}": _max_abs(r, ort[o]) for o, r in zip(session.output_names, refs)}
+    refs = dict(TensorForward(model).named_outputs(inputs))
+    got = session({"inputs": inputs.numpy()})
+    return {f"{name}/{key}": _max_abs(value, got[key]) for key, value in refs.items()}
 
 
 def verify(
     config: str, checkpoint: str, onnx_dir: str, num_samples: int = 3, cfg_options: dict | None = None
-) -> dict[str, float]:
-    """Max abs difference per output over the first ``num_samples`` test samples (batch 1 each)."""
+) -> dict[str, dict[str, float]]:
+    """Per ``'<graph>/<output>'``: ``{'max_abs_diff', 'max_abs_ref'}`` over the first ``num_samples`` test
+    samples (batch 1 each); ``max_abs_ref`` is the largest PyTorch value, the scale of the difference."""
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = load_model(cfg, checkpoint)
     manifest = load_manifest(onnx_dir)
     runner = ORTBEVRunner(model, onnx_dir, cfg) if manifest["model"] == "MultiTaskBEVModel" else None
-    worst: dict[str, float] = {}
+    worst: dict[str, dict[str, float]] = {}
     for batch in test_batches(cfg, range(num_samples)):
         data = model.data_preprocessor(batch, False)
         diffs = verify_bev(model, runner, data) if runner else verify_single_graph(model, onnx_dir, manifest, data)
-        for key, value in diffs.items():
-            worst[key] = max(worst.get(key, 0.0), value)
+        for key, (diff, scale) in diffs.items():
+            entry = worst.setdefault(key, {"max_abs_diff": 0.0, "max_abs_ref": 0.0})
+            entry["max_abs_diff"] = max(entry["max_abs_diff"], diff)
+            entry["max_abs_ref"] = max(entry["max_abs_ref"], scale)
     return worst
 
 
-def format_diffs(diffs: dict[str, float], tolerance: float | None = None) -> str:
-    """A two-column text table of :func:`verify`'s result."""
-    width = max(len(k) for k in diffs) if diffs else 10
-    lines = [f"{'graph/output':<{width}}  max abs diff"]
-    for key, value in diffs.items():
-        flag = "" if tolerance is None or value <= tolerance else f"  > {tolerance:g}"
-        lines.append(f"{key:<{width}}  {value:.3e}{flag}")
+def format_diffs(diffs: dict[str, dict[str, float]], tolerance: float | None = None) -> str:
+    """A text table of :func:`verify`'s result (flags differences over ``tolerance``)."""
+    width = max([len(k) for k in diffs] + [12])
+    lines = [f"{'graph/output':<{width}}  max abs diff  max |PyTorch|"]
+    for key, entry in diffs.items():
+        diff = entry["max_abs_diff"]
+        flag = "" if tolerance is None or diff <= tolerance else f"  > {tolerance:g}"
+        lines.append(f"{key:<{width}}  {diff:12.3e}  {entry['max_abs_ref']:13.3e}{flag}")
     return "\n".join(lines)
