@@ -183,6 +183,10 @@ def export_bev_model(
     Returns:
         The manifest's ``graphs`` and BEV fields (``feat_hw``, ``pool_plan``, ``rig``...).
     """
+    from perception_mtl.models.moe.moe_utils import moe_layers, set_moe_dispatch
+
+    if any(True for _ in moe_layers(model)):  # a task-routed MoE decoder: its fixed-shape exportable path
+        set_moe_dispatch(model, "gather")
     inputs, samples = data["inputs"], data["data_samples"]
     graphs, extra = {}, {"modalities": list(model.modalities)}
     feats = {}
