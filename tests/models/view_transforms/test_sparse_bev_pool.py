@@ -61,10 +61,12 @@ def test_plan_is_the_pattern_of_the_dense_pooling_matrix():
         if cell < plan.num_cells:
             dense[cell, pixel] += flat[i]
     values = plan.pair_values(flat)
-    matrix = torch.sparse_csr_tensor(plan.crow.long(), plan.col.long(), values, dense.shape).to_dense()
-    assert torch.equal(matrix, dense)
+    matrix = torch.sparse_csr_tensor(plan.crow.long(), plan.col.long(), values, dense.shape, check_invariants=True)
+    assert torch.equal(matrix.to_dense(), dense)
     assert plan.nnz == int((dense != 0).sum()) and plan.extra_point.numel() > 0  # repeated pairs were merged
-    transposed = torch.sparse_csr_tensor(plan.crow_t.long(), plan.row_t.long(), values[plan.perm_t], dense.T.shape)
+    transposed = torch.sparse_csr_tensor(
+        plan.crow_t.long(), plan.row_t.long(), values[plan.perm_t], dense.T.shape, check_invariants=True
+    )
     assert torch.equal(transposed.to_dense(), dense.T)
     # Points outside the grid map to the spare slot nnz.
     assert torch.equal(plan.point_pair == plan.nnz, index == plan.num_cells)
