@@ -117,7 +117,7 @@ def _rows_for_bev(model, runner, data, tasks, args) -> list[dict]:
                 "camera_encoder",
                 model.encoders["camera"],
                 lambda: model.camera_encoder(img, calib),
-                lambda: session(camera_feeds),
+                lambda s=session, f=camera_feeds: s(f),
                 _Call(lambda x: model.camera_encoder(x, calib)[0], model),
                 (img,),
             )
@@ -134,7 +134,7 @@ def _rows_for_bev(model, runner, data, tasks, args) -> list[dict]:
                 "lidar_encoder",
                 model.encoders["lidar"],
                 lambda: model.lidar_encoder(*lidar_args, 1),
-                lambda: session(lidar_feeds),
+                lambda s=session, f=lidar_feeds: s(f),
                 _Call(lambda *a: model.lidar_encoder(*a, 1), model),
                 lidar_args,
             )
