@@ -14,6 +14,9 @@ default_hooks = dict(
     # A NaN/Inf loss or gradient names the task, term and parameter group; the step is skipped and
     # training stops after max_consecutive in a row (action="stop": at the first).
     non_finite_guard=dict(type="NonFiniteGuardHook", action="skip", max_consecutive=3),
+    # Datasets with skip_bad_samples=True list the samples they skipped in the work dir; reported
+    # after every epoch and at the end.
+    bad_sample_report=dict(type="BadSampleReportHook"),
 )
 
 env_cfg = dict(

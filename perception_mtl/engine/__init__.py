@@ -1,4 +1,5 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_save_checkpoint, atomic_write
+from .bad_sample_report_hook import BadSampleReportHook
 from .bfloat16_optim_wrapper import BFloat16OptimWrapper
 from .channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
 from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
@@ -9,6 +10,7 @@ __all__ = [
     "AtomicCheckpointHook",
     "atomic_save_checkpoint",
     "atomic_write",
+    "BadSampleReportHook",
     "BFloat16OptimWrapper",
     "MMENGINE_CHECKPOINT_GLOBALS",
     "ChannelsLastHook",

@@ -188,6 +188,7 @@ def _turning_ego(root):
     sweep_e2g = _pose(0.9 - 0.35, [612.0 - 4.4, 1643.0 - 2.1, 0.0])
     pts = np.random.default_rng(0).uniform(-30, 30, size=(200, 5)).astype(np.float32)
     pts[:, 2] = np.abs(pts[:, 2]) / 10
+    pts[:, 4] = np.floor(np.abs(pts[:, 4]))  # the ring index is a whole number (the loader checks it)
     pts = pts[np.linalg.norm(pts[:, :2], axis=1) >= 1.0]  # the loader drops points within 1 m
     sweep_path = os.path.join(root, "sweeps/LIDAR_TOP/turn_sweep.pcd.bin")
     pts.tofile(sweep_path)

@@ -1,4 +1,4 @@
-"""Registry cases for the crash-safety hooks of issue 27 (RNGStateHook, NonFiniteGuardHook)."""
+"""Registry cases for the crash-safety hooks of issue 27 (RNGStateHook, NonFiniteGuardHook, BadSampleReportHook)."""
 
 from types import SimpleNamespace
 
@@ -45,8 +45,20 @@ def check_non_finite_guard_hook(hook):
         model.train_step(dict(inputs=torch.tensor(float("nan"))), wrapper)
 
 
+def check_bad_sample_report_hook(hook):
+    import tempfile
+
+    dataset = SimpleNamespace(bad_sample_log=None)
+    work = tempfile.mkdtemp()
+    runner = SimpleNamespace(train_loop=SimpleNamespace(dataloader=SimpleNamespace(dataset=dataset)), work_dir=work)
+    hook.before_train(runner)
+    assert dataset.bad_sample_log == f"{work}/bad_samples_train.log"
+    hook.after_train(runner)  # nothing skipped: nothing to report, no error
+
+
 CASES = {
     "RNGStateHook": RegistryCase(HOOKS, dict(type="RNGStateHook"), check_rng_state_hook),
+    "BadSampleReportHook": RegistryCase(HOOKS, dict(type="BadSampleReportHook"), check_bad_sample_report_hook),
     "NonFiniteGuardHook": RegistryCase(
         HOOKS, dict(type="NonFiniteGuardHook", action="stop"), check_non_finite_guard_hook
     ),

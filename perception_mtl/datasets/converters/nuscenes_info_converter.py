@@ -188,8 +188,16 @@ class NuScenesInfoConverter:
     def load(self):
         """Loads the tables through the devkit; a broken table raises an error naming it."""
         table_root = osp.join(self.root, self.version)
+        if not osp.isdir(self.root):
+            raise NuScenesDataError("nuScenes root not found (--root)", self.root)
         if not osp.isdir(table_root):
-            raise NuScenesDataError(f"no {self.version} tables here", table_root)
+            found = sorted(os.listdir(self.root))
+            shown = ", ".join(found[:10]) + (" ..." if len(found) > 10 else "") if found else "nothing"
+            raise NuScenesDataError(
+                f"no {self.version} tables here: {self.root} is not a nuScenes root for {self.version} (expected "
+                f"{self.version}/ with the JSON tables, samples/, sweeps/, maps/; found {shown})",
+                table_root,
+            )
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the devkit prints while loading
                 return NuScenes(version=self.version, dataroot=self.root, verbose=False)

@@ -17,12 +17,26 @@ def read_points(path: str, load_dim: int, token: str | None) -> np.ndarray:
     if not os.path.isfile(path):
         raise BadSampleError("LiDAR file not found", path, token)
     size = os.path.getsize(path)
-    if size == 0 or size % (4 * load_dim):
+    if size == 0:
+        raise BadSampleError("LiDAR file is empty (0 bytes, no points)", path, token)
+    if size % (4 * load_dim):
         raise BadSampleError(f"LiDAR file is truncated or not {load_dim} float32 per point ({size} bytes)", path, token)
     points = np.fromfile(path, dtype=np.float32).reshape(-1, load_dim)
     if not np.isfinite(points).all():
         bad = int((~np.isfinite(points)).any(1).sum())
         raise BadSampleError(f"{bad} LiDAR points hold NaN or inf", path, token)
+    if load_dim == 5 and len(points) >= 8:
+        # nuScenes' 5th column is the ring index (a small whole number). A file of another width whose
+        # size happens to divide by 20 bytes reads as shuffled coordinates there: mostly fractions.
+        ring = points[:, 4]
+        fractional = float(np.mean((ring != np.round(ring)) | (ring < 0) | (ring > 255)))
+        if fractional > 0.5:
+            raise BadSampleError(
+                f"LiDAR file does not look like {load_dim} float32 per point: column 4 (ring index) is not a whole "
+                f"number 0..255 in {fractional:.0%} of the points (wrong width? check load_dim)",
+                path,
+                token,
+            )
     return points
 
 
