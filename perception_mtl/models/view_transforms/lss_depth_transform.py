@@ -50,9 +50,9 @@ class LSSDepthTransform(BaseModule):
         bev_pool: pooling implementation. ``'scatter'`` (default): :func:`bev_pool` over the
             (points, C) frustum, the reference and the ONNX export path. ``'sparse'``:
             :func:`sparse_bev_pool`, a CSR product over (cell, pixel) pairs precomputed per geometry
-            and cached by calibration and augmentation matrices (training and eager inference; an
-            explicit ``pool_index`` or ONNX export still takes the scatter path). ``'cumsum'``: the LSS
-            cumsum trick (:func:`bev_pool_cumsum`), a baseline.
+            and cached by calibration and augmentation matrices (training and eager inference).
+            ``'cumsum'``: the LSS cumsum trick (:func:`bev_pool_cumsum`), a baseline. With an
+            explicit ``pool_index`` or under ONNX export every setting takes the scatter path.
         init_cfg: MMEngine init config.
     """
 
@@ -188,8 +188,9 @@ class LSSDepthTransform(BaseModule):
             raise ValueError("LSSDepthTransform: pass calib and image_hw, or a precomputed pool_index")
         num_z, num_y, num_x = self.grid
         num_cells = batch * num_z * num_y * num_x
-        exporting = torch.onnx.is_in_onnx_export()  # export always takes the scatter path
-        if self.bev_pool == "sparse" and pool_index is None and not exporting:
+        # An explicit pool_index (the export boundary) or ONNX export always takes the scatter path.
+        reference_only = pool_index is not None or torch.onnx.is_in_onnx_export()
+        if self.bev_pool == "sparse" and not reference_only:
             plan = self.sparse_plan(calib, (fh, fw), image_hw)
             pooled = sparse_bev_pool(depth_logits.softmax(1), context, plan)
         else:
@@ -199,7 +200,7 @@ class LSSDepthTransform(BaseModule):
             frustum = depth_logits.softmax(1).unsqueeze(1) * context.unsqueeze(2)
             frustum = frustum.reshape(batch, cams, self.context_channels, self.num_bins, fh, fw)
             frustum = frustum.permute(0, 1, 3, 4, 5, 2).reshape(-1, self.context_channels)
-            pool = bev_pool_cumsum if self.bev_pool == "cumsum" and not exporting else bev_pool
+            pool = bev_pool_cumsum if self.bev_pool == "cumsum" and not reference_only else bev_pool
             pooled = pool(frustum, pool_index, num_cells)
         bev = pooled.view(batch, num_z, num_y, num_x, -1).permute(0, 1, 4, 2, 3).reshape(batch, -1, num_y, num_x)
         return self.downsample(bev), depth_logits.view(batch, cams, self.num_bins, fh, fw)
