@@ -45,6 +45,7 @@ def load_config(config: str, cfg_options: dict | None, work_dir: str | None, lau
         raise FileNotFoundError(f"config file not found: {config}")
     cfg = Config.fromfile(config)
     if cfg_options:
+        warn_unknown_cfg_options(cfg, cfg_options, config)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -55,6 +56,36 @@ def load_config(config: str, cfg_options: dict | None, work_dir: str | None, lau
     if launcher != "none":
         _prepare_cpu_distributed(cfg)
     return cfg
+
+
+def warn_unknown_cfg_options(cfg: Config, cfg_options: dict, config: str = "the config") -> list[str]:
+    """Warns about each ``--cfg-options`` key that is not already in the config (a typo would
+    otherwise be added as a new key that nothing reads), naming the key, the level where the path
+    breaks and close matches there. Returns the unknown keys. Adding a key is still allowed."""
+    import difflib
+
+    unknown = []
+    for key in cfg_options:
+        node, walked = (cfg._cfg_dict if isinstance(cfg, Config) else cfg), []
+        for part in key.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                where = ".".join(walked) or "the top level"
+                choices = [str(k) for k in node] if isinstance(node, dict) else []
+                close = difflib.get_close_matches(part, choices, n=3)
+                hint = f"; did you mean {' or '.join(repr('.'.join([*walked, c])) for c in close)}?" if close else ""
+                warnings.warn(
+                    f"--cfg-options: {key!r} is not in {config} ({where} has no {part!r}){hint} "
+                    "It is added as a new key; if nothing reads it, it has no effect.",
+                    stacklevel=2,
+                )
+                unknown.append(key)
+                break
+            walked.append(part)
+    return unknown
 
 
 # Default hooks MMEngine always registers; ``name=None`` removes one of these.
