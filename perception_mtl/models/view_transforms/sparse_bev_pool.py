@@ -163,7 +163,8 @@ class _SparseBEVPoolFunction(torch.autograd.Function):
         dtype = _compute_dtype(context)
         context_c = context.to(dtype).contiguous()
         values = plan.pair_values(depth.to(dtype))
-        out = _csr(plan.crow, plan.col, values, (plan.num_cells, plan.num_pixels)) @ context_c
+        with torch.autocast(context.device.type, enabled=False):  # autocast would recast to what MKL lacks
+            out = _csr(plan.crow, plan.col, values, (plan.num_cells, plan.num_pixels)) @ context_c
         ctx.save_for_backward(values, context_c)
         ctx.plan = plan
         ctx.dtypes = (depth.dtype, context.dtype)

@@ -249,3 +249,20 @@ def test_every_switch_takes_the_scatter_path_for_an_explicit_pool_index(path, mo
 def test_unknown_bev_pool_is_rejected():
     with pytest.raises(ValueError, match="bev_pool"):
         LSSDepthTransform(8, 4, DEMO_BOUND, DEMO_BOUND, [-10, 10, 20], [1, 60, 2], bev_pool="cuda")
+
+
+def test_sparse_switch_runs_under_bfloat16_autocast():
+    # MKL's sparse product has no bfloat16: the Function computes in float32 and returns the context dtype.
+    torch.manual_seed(0)
+    sparse = LSSDepthTransform(8, 4, DEMO_BOUND, DEMO_BOUND, [-10, 10, 20], [1, 60, 2], bev_pool="sparse")
+    scatter = LSSDepthTransform(8, 4, DEMO_BOUND, DEMO_BOUND, [-10, 10, 20], [1, 60, 2])
+    scatter.load_state_dict(sparse.state_dict())
+    feats = torch.randn(2, 6, 8, 8, 22)
+    calib = rig_calibration(batch=2, random_aug=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bev, _ = sparse(feats, calib, (64, 176))
+        ref, _ = scatter(feats, calib, (64, 176))
+    assert bev.dtype == ref.dtype == torch.bfloat16
+    assert (bev.float() - ref.float()).abs().max() <= 2e-2 * ref.float().abs().max()
+    bev.float().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in sparse.parameters())
