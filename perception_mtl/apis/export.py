@@ -16,6 +16,9 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="checkpoint whose weights are exported")
     parser.add_argument("--out-dir", required=True, help="directory for the .onnx graphs and manifest.json")
     parser.add_argument("--tasks", help="comma-separated heads to export (default: all of the model's), e.g. det,map")
+    parser.add_argument(
+        "--sparse", metavar="TASK", help="export the single-task model extracted from an MoE model for TASK"
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument(
         "--fixed-rig",
@@ -48,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         fixed_rig=args.fixed_rig,
         cfg_options=args.cfg_options,
         strict_tensorrt=not args.no_tensorrt_check,
+        sparse=args.sparse,
     )
     for name, graph in manifest["graphs"].items():
         trt = "TensorRT 10 ok" if graph["tensorrt10"]["ok"] else f"TensorRT 10: {graph['tensorrt10']['violations']}"

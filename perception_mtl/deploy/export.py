@@ -293,6 +293,16 @@ def export_image_model(model, data: dict, out_dir: str, name: str = "model", ops
 
 
 # ---------------------------------------------------------------------- entry point
+def sparse_task_model(model, task: str):
+    """``extract_task_model(model, task)`` (every expert ``task`` can route to, so its outputs equal the
+    full model's), with a clear error for a model without MoE layers."""
+    from perception_mtl.models.moe import extract_task_model, moe_layers
+
+    if not moe_layers(model):
+        raise ValueError(f"--sparse {task}: {type(model).__name__} of this config has no MoE layers to extract")
+    return extract_task_model(model, task).eval()
+
+
 def write_manifest(
     out_dir: str,
     model_name: str,
@@ -334,11 +344,16 @@ def export(
     strict_tensorrt: bool = True,
     pool_run: int = 16,
     pool_levels: int = 2,
+    sparse: str | None = None,
 ) -> dict:
     """Exports the config's model with the checkpoint's weights to ``out_dir``; writes and returns the manifest.
 
+    ``sparse`` exports the single-task model that ``extract_task_model`` cuts from an MoE model (that
+    task's gates and experts only; outputs identical to the full model's for the task).
+
     Raises:
-        ValueError: unknown tasks, or (``strict_tensorrt``) a graph TensorRT 10 cannot parse.
+        ValueError: unknown tasks, ``sparse`` on a model without MoE layers, or (``strict_tensorrt``) a
+            graph TensorRT 10 cannot parse.
     """
     for path, what in ((config, "config"), (checkpoint, "checkpoint")):
         if not osp.isfile(path):
@@ -351,6 +366,11 @@ def export(
     batch = test_batches(cfg, [0])[0]
     data = model.data_preprocessor(batch, False)
     kind = type(model).__name__
+    if sparse is not None:
+        model = sparse_task_model(model, sparse)
+        if tasks and tuple(tasks) != (sparse,):
+            raise ValueError(f"--sparse {sparse} exports that task alone; --tasks {list(tasks)} contradicts it")
+        tasks = (sparse,) if kind == "MultiTaskBEVModel" else None
     if kind == "MultiTaskBEVModel":
         tasks = tuple(tasks or model.tasks)
         unknown = [t for t in tasks if t not in model.tasks]
@@ -362,6 +382,8 @@ def export(
             raise ValueError(f"--fixed-rig / --tasks apply to MultiTaskBEVModel, not {kind}")
         tasks = tuple(getattr(model, "tasks", ()) or ())
         body = export_image_model(model, data, out_dir, "model", opset)
+    if sparse is not None:
+        body["sparse_task"] = sparse
     manifest = write_manifest(out_dir, kind, cfg, config, checkpoint, tasks, opset, body)
     bad = {name: g["tensorrt10"]["violations"] for name, g in manifest["graphs"].items() if not g["tensorrt10"]["ok"]}
     if bad and strict_tensorrt:

@@ -65,3 +65,27 @@ def test_image_model_exports_one_graph_matching_pytorch(tmp_path, name):
     assert diffs
     for key, entry in diffs.items():
         assert entry["max_abs_diff"] < 1e-4 * max(1.0, entry["max_abs_ref"]), (key, entry)
+
+
+@pytest.mark.slow
+def test_m3vit_sparse_single_task_export(tmp_path):
+    """``--sparse TASK``: the single-task model extracted from the MoE ViT, one task's outputs only."""
+    config = str(config_path("m3vit_demo.py"))
+    options = _options("m3vit_demo.py", tmp_path)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    init_default_scope("perception_mtl")
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    task = model.tasks[0]
+    checkpoint = str(tmp_path / "random.pth")
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    out = str(tmp_path / "onnx")
+    manifest = export(config, checkpoint, out, cfg_options=options, sparse=task)
+    (graph,) = manifest["graphs"].values()
+    assert manifest["sparse_task"] == task and all(o["name"].split(".")[0] == task for o in graph["outputs"])
+    diffs = verify(config, checkpoint, out, num_samples=1, cfg_options=options)  # against the full model
+    assert diffs and all(key.split("/")[1].split(".")[0] == task for key in diffs)
+    for key, entry in diffs.items():
+        assert entry["max_abs_diff"] < 1e-4 * max(1.0, entry["max_abs_ref"]), (key, entry)
