@@ -35,6 +35,7 @@ METHODS: list[tuple[str, dict | None]] = [
     ("sum (OptimWrapper)", None),
     ("EqualWeighting", dict(type="EqualWeighting")),
     ("FULLER imtl_g+mean", dict(type="FULLER", inter="imtl_g", intra="mean")),
+    ("FULLER cagrad+mean (the demo's)", dict(type="FULLER", inter="cagrad", intra="mean")),
 ]
 
 
