@@ -24,6 +24,7 @@ import time
 import warnings
 
 import torch
+from mmengine.config import DictAction
 
 from . import track
 
@@ -41,6 +42,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("--markdown", help="also write the table as markdown here")
     parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys")
 
 
 def _rss_mb() -> float:
@@ -221,6 +223,8 @@ def run(args) -> list[dict]:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # GraphSession reads it for ONNX Runtime
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get("default_scope", "perception_mtl"))
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
@@ -231,7 +235,7 @@ def run(args) -> list[dict]:
             torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
         onnx_dir = args.onnx_dir or os.path.join(tmp, "onnx")
         if not args.onnx_dir:
-            export(args.config, checkpoint, onnx_dir, fixed_rig=args.fixed_rig)
+            export(args.config, checkpoint, onnx_dir, fixed_rig=args.fixed_rig, cfg_options=args.cfg_options)
         model = load_model(cfg, checkpoint)
         data = model.data_preprocessor(test_batches(cfg, [0])[0], False)
         if type(model).__name__ == "MultiTaskBEVModel":
