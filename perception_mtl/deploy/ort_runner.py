@@ -245,6 +245,57 @@ class ORTBEVRunner:
         return list(data_samples)
 
 
+class ORTImageRunner:
+    """Runs an exported image model's one graph and decodes with the PyTorch model's own heads.
+
+    Supported: ``MultiTaskDensePredictor`` (M³ViT; each task head's ``predict_by_feat``), ``MOSFaceNet``
+    (``FacePoseHead.predict_by_feat``; the priors depend only on the feature-map sizes, taken once per
+    input size from a PyTorch pass of the backbone over zeros) and ``UGCLStereoNet`` without test-time
+    augmentation (``CameraCalibrationHead.predict_by_feat``).
+    """
+
+    def __init__(self, model, onnx_dir: str, cfg=None, providers: Sequence[str] | None = None) -> None:
+        self.model = model.eval()
+        self.kind = type(model).__name__
+        self.manifest = load_manifest(onnx_dir)
+        if self.manifest["model"] != self.kind:
+            raise ManifestError(f"{onnx_dir}: manifest of a {self.manifest['model']}, not a {self.kind}")
+        if cfg is not None:
+            check_manifest_config(self.manifest, cfg, onnx_dir)
+        if self.kind == "UGCLStereoNet" and (model.test_flip or model.test_shifts):
+            raise NotImplementedError(
+                "--backend onnxruntime: UGCLStereoNet with test_flip / test_shifts averages several views; "
+                "set model.test_flip=False model.test_shifts=() (the graph is one view)"
+            )
+        if self.kind not in ("MultiTaskDensePredictor", "MOSFaceNet", "UGCLStereoNet"):
+            raise NotImplementedError(f"--backend onnxruntime does not decode {self.kind} outputs yet")
+        ((name, spec),) = self.manifest["graphs"].items()
+        self.session = GraphSession(name, osp.join(onnx_dir, spec["file"]), spec, providers)
+        self._priors: dict[tuple[int, int], Tensor] = {}
+
+    def mos_priors(self, img_size: tuple[int, int]) -> Tensor:
+        if img_size not in self._priors:
+            with torch.no_grad():
+                feats = self.model.extract_feats(torch.zeros(1, 3, *img_size))
+            self._priors[img_size] = self.model.head.priors(feats, img_size)
+        return self._priors[img_size]
+
+    @torch.no_grad()
+    def predict(self, inputs, data_samples: Sequence) -> list:
+        x = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
+        outs = {k: torch.from_numpy(v) for k, v in self.session({"inputs": _numpy(x.float())}).items()}
+        if self.kind == "MultiTaskDensePredictor":
+            for task, value in outs.items():
+                data_samples = self.model.heads[task].predict_by_feat(value, data_samples) or data_samples
+        elif self.kind == "MOSFaceNet":
+            priors = self.mos_priors(tuple(int(s) for s in x.shape[-2:]))
+            data_samples = self.model.head.predict_by_feat(outs, priors, data_samples)
+        else:
+            (raw,) = outs.values()
+            data_samples = self.model.head.predict_by_feat(raw, data_samples)
+        return list(data_samples)
+
+
 class ORTModel(BaseModel):
     """An MMEngine model running an export with ONNX Runtime (``mode='predict'`` only), for ``Runner.test``.
 
@@ -256,17 +307,17 @@ class ORTModel(BaseModel):
 
     def __init__(self, model, onnx_dir: str, cfg=None, providers: Sequence[str] | None = None) -> None:
         super().__init__(data_preprocessor=model.data_preprocessor)
-        if type(model).__name__ != "MultiTaskBEVModel":
-            raise NotImplementedError(
-                f"--backend onnxruntime evaluates MultiTaskBEVModel exports; {type(model).__name__} is not yet"
-                " supported (its graph is exported and checked by tools/export_onnx.py --verify)"
-            )
-        self.runner = ORTBEVRunner(model, onnx_dir, cfg, providers)
+        runner_cls = ORTBEVRunner if type(model).__name__ == "MultiTaskBEVModel" else ORTImageRunner
+        self.runner = runner_cls(model, onnx_dir, cfg, providers)
         self.pytorch_model = model
 
     def forward(self, inputs: dict, data_samples: list | None = None, mode: str = "predict"):
         if mode != "predict":
             raise ValueError(f"ORTModel: only mode='predict' runs through ONNX Runtime, got {mode!r}")
         if data_samples is None:
-            raise ValueError("ORTModel: mode='predict' needs data_samples (metainfo for decoding)")
+            if not isinstance(self.runner, ORTImageRunner):
+                raise ValueError("ORTModel: mode='predict' needs data_samples (metainfo for decoding)")
+            from mmengine.structures import BaseDataElement
+
+            data_samples = [BaseDataElement() for _ in range(len(inputs))]
         return self.runner.predict(inputs, data_samples)

@@ -1,0 +1,86 @@
+"""``tools/test.py --backend onnxruntime`` for image models: the exported graph, decoded by the model's own
+heads, gives the PyTorch backend's metrics (M3ViT and MOS demos, randomly initialised, tiny test sets)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from perception_mtl.apis.create_data import main as create_data
+from perception_mtl.deploy.export import export, test_batches
+from perception_mtl.deploy.ort_runner import ORTImageRunner
+from perception_mtl.registry import MODELS
+from perception_mtl.testing import config_path
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+M3VIT_TINY = {
+    "test_dataloader.dataset.num_samples": 4,
+    "test_dataloader.dataset.img_size": 32,
+    "model.backbone.img_size": 32,
+    "model.backbone.depth": 2,
+    "model.backbone.embed_dim": 24,
+    "model.backbone.out_indices": [0, 1],
+    "model.backbone.feature_scales": [2.0, 1.0],
+}
+
+
+def _as_cli(options: dict) -> list[str]:
+    return [f"{k}={json.dumps(v).replace(' ', '')}" if isinstance(v, list) else f"{k}={v}" for k, v in options.items()]
+
+
+def _test(config, options, work, *extra) -> dict:
+    done = subprocess.run(
+        [sys.executable, "tools/test.py", config, *extra, "--work-dir", work, "--cfg-options", *_as_cli(options)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((pathlib.Path(work) / "test_metrics.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["m3vit_demo.py", "mos_face_pose_demo.py"])
+def test_onnxruntime_backend_gives_the_pytorch_metrics(tmp_path, name):
+    options = {"test_dataloader.num_workers": 0, "test_dataloader.persistent_workers": False}
+    if name.startswith("m3vit"):
+        options.update(M3VIT_TINY)
+    else:
+        data = str(tmp_path / "faces")
+        create_data(["faces", "--out-dir", data, "--num-train", "1", "--num-val", "3", "--num-pose-eval", "0"])
+        options["test_dataloader.dataset.data_root"] = data
+        options["model.head.score_thr"] = 0.001  # random weights score faces at ~0.01: keep some detections
+    config = str(config_path(name))
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    init_default_scope("perception_mtl")
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    checkpoint = str(tmp_path / "random.pth")
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    out = str(tmp_path / "onnx")
+    export(config, checkpoint, out, cfg_options=options)
+    ref = _test(config, options, str(tmp_path / "pt"), checkpoint)
+    got = _test(config, options, str(tmp_path / "ort"), "--backend", "onnxruntime", "--onnx-dir", out)
+    assert set(got) == set(ref) and ref
+    for key, value in ref.items():
+        if isinstance(value, float):
+            assert abs(got[key] - value) <= 0.005 * max(1.0, abs(value)), (key, got[key], value)
+    if name.startswith("mos"):  # random weights find no face: compare the decoded predictions themselves
+        batch = test_batches(cfg, [0, 1])[0]
+        data = model.eval().data_preprocessor(batch, False)
+        with torch.no_grad():
+            expected = model(data["inputs"], data["data_samples"], mode="predict")
+        runner = ORTImageRunner(model, out, cfg)
+        data = model.data_preprocessor(test_batches(cfg, [0, 1])[0], False)
+        for a, b in zip(expected, runner.predict(data["inputs"], data["data_samples"])):
+            pa, pb = a.pred_instances, b.pred_instances
+            assert len(pa.scores) > 0 and len(pa.scores) == len(pb.scores)
+            torch.testing.assert_close(pb.scores, pa.scores, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(pb.bboxes, pa.bboxes, rtol=1e-4, atol=1e-3)
