@@ -28,7 +28,7 @@ from .bev_graphs import HEAD_EXTRA_INPUTS, unflatten_head_outputs
 from .bev_pool_plan import PoolPlan, build_pool_plan
 from .export import CALIB_FIELDS, MANIFEST, MANIFEST_FORMAT, model_config_hash
 
-_NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "float64": np.float64}
+_NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "float64": np.float64, "uint8": np.uint8}
 
 
 class ManifestError(ValueError):
@@ -94,7 +94,13 @@ class GraphSession:
                     f"graph '{self.name}' input '{name}': expected shape {shape} (strings are free dims), "
                     f"got {list(value.shape)}"
                 )
-            out[name] = value.astype(_NP_DTYPES.get(item["dtype"], value.dtype), copy=False)
+            dtype = np.dtype(_NP_DTYPES.get(item["dtype"], value.dtype))
+            if np.issubdtype(value.dtype, np.floating) and not np.issubdtype(dtype, np.floating):
+                raise ManifestError(
+                    f"graph '{self.name}' input '{name}': expected {item['dtype']}, got {value.dtype} (not cast: "
+                    "it would truncate)"
+                )
+            out[name] = value.astype(dtype, copy=False)
         return out
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -283,7 +289,7 @@ class ORTImageRunner:
     @torch.no_grad()
     def predict(self, inputs, data_samples: Sequence) -> list:
         x = torch.stack(list(inputs)) if isinstance(inputs, (list, tuple)) else inputs
-        outs = {k: torch.from_numpy(v) for k, v in self.session({"inputs": _numpy(x.float())}).items()}
+        outs = {k: torch.from_numpy(v) for k, v in self.session({"inputs": _numpy(x)}).items()}
         if self.kind == "MultiTaskDensePredictor":
             for task, value in outs.items():
                 data_samples = self.model.heads[task].predict_by_feat(value, data_samples) or data_samples

@@ -84,3 +84,36 @@ def test_onnxruntime_backend_gives_the_pytorch_metrics(tmp_path, name):
             assert len(pa.scores) > 0 and len(pa.scores) == len(pb.scores)
             torch.testing.assert_close(pb.scores, pa.scores, rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(pb.bboxes, pa.bboxes, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_ugcl_runner_decodes_like_pytorch_without_test_time_views(tmp_path):
+    data_root = str(tmp_path / "cvgl")
+    create_data(["cvgl", "--out-dir", data_root, "--num-samples", "10", "--workers", "1"])
+    options = {
+        "test_dataloader.num_workers": 0,
+        "test_dataloader.persistent_workers": False,
+        "test_dataloader.dataset.data_root": data_root,
+    }
+    config = str(config_path("ugcl_calib_demo.py"))
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    init_default_scope("perception_mtl")
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    checkpoint = str(tmp_path / "random.pth")
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    out = str(tmp_path / "onnx")
+    export(config, checkpoint, out, cfg_options=options)
+    model.eval()
+    with pytest.raises(NotImplementedError, match="test_flip / test_shifts"):
+        ORTImageRunner(model, out, cfg)
+    model.test_flip, model.test_shifts = False, ()
+    runner = ORTImageRunner(model, out, cfg)
+    data = model.data_preprocessor(test_batches(cfg, [0, 1], batch_size=2)[0], False)
+    with torch.no_grad():
+        expected = model(data["inputs"], data["data_samples"], mode="predict")
+    got = runner.predict(data["inputs"], [type(s)(metainfo=s.metainfo) for s in data["data_samples"]])
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b.pred_calib, a.pred_calib, rtol=1e-4, atol=1e-4)
