@@ -215,7 +215,7 @@ def run(args) -> list[dict]:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from perception_mtl.deploy.export import export, load_model, test_batches
+    from perception_mtl.deploy.export import export, load_model, sample_batches
     from perception_mtl.deploy.ort_runner import GraphSession, ORTBEVRunner
     from perception_mtl.registry import MODELS
 
@@ -237,7 +237,7 @@ def run(args) -> list[dict]:
         if not args.onnx_dir:
             export(args.config, checkpoint, onnx_dir, fixed_rig=args.fixed_rig, cfg_options=args.cfg_options)
         model = load_model(cfg, checkpoint)
-        data = model.data_preprocessor(test_batches(cfg, [0])[0], False)
+        data = model.data_preprocessor(sample_batches(cfg, [0])[0], False)
         if type(model).__name__ == "MultiTaskBEVModel":
             runner = ORTBEVRunner(model, onnx_dir, cfg)
             rows = _rows_for_bev(model, runner, data, runner.tasks, args)

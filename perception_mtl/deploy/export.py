@@ -125,7 +125,7 @@ def load_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     return model.eval()
 
 
-def test_batches(cfg: Config, indices: Sequence[int], batch_size: int = 1) -> list[dict]:
+def sample_batches(cfg: Config, indices: Sequence[int], batch_size: int = 1) -> list[dict]:
     """``pseudo_collate`` batches of the config's test set (the samples at ``indices``)."""
     from perception_mtl.registry import DATASETS
 
@@ -363,7 +363,7 @@ def export(
         cfg.merge_from_dict(cfg_options)
     model = load_model(cfg, checkpoint)
     os.makedirs(out_dir, exist_ok=True)
-    batch = test_batches(cfg, [0])[0]
+    batch = sample_batches(cfg, [0])[0]
     data = model.data_preprocessor(batch, False)
     kind = type(model).__name__
     if sparse is not None:

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 
 from .bev_graphs import HEAD_EXTRA_INPUTS, BEVHeadsGraph
-from .export import TensorForward, load_model, test_batches
+from .export import TensorForward, load_model, sample_batches
 from .ort_runner import GraphSession, ORTBEVRunner, load_manifest
 
 
@@ -85,7 +85,7 @@ def verify(
     manifest = load_manifest(onnx_dir)
     runner = ORTBEVRunner(model, onnx_dir, cfg) if manifest["model"] == "MultiTaskBEVModel" else None
     worst: dict[str, dict[str, float]] = {}
-    for batch in test_batches(cfg, range(num_samples)):
+    for batch in sample_batches(cfg, range(num_samples)):
         data = model.data_preprocessor(batch, False)
         diffs = verify_bev(model, runner, data) if runner else verify_single_graph(model, onnx_dir, manifest, data)
         for key, (diff, scale) in diffs.items():

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from perception_mtl.apis.create_data import main as create_data
-from perception_mtl.deploy.export import export, test_batches
+from perception_mtl.deploy.export import export, sample_batches
 from perception_mtl.deploy.ort_runner import ORTImageRunner
 from perception_mtl.registry import MODELS
 from perception_mtl.testing import config_path
@@ -73,12 +73,12 @@ def test_onnxruntime_backend_gives_the_pytorch_metrics(tmp_path, name):
         if isinstance(value, float):
             assert abs(got[key] - value) <= 0.005 * max(1.0, abs(value)), (key, got[key], value)
     if name.startswith("mos"):  # random weights find no face: compare the decoded predictions themselves
-        batch = test_batches(cfg, [0, 1])[0]
+        batch = sample_batches(cfg, [0, 1])[0]
         data = model.eval().data_preprocessor(batch, False)
         with torch.no_grad():
             expected = model(data["inputs"], data["data_samples"], mode="predict")
         runner = ORTImageRunner(model, out, cfg)
-        data = model.data_preprocessor(test_batches(cfg, [0, 1])[0], False)
+        data = model.data_preprocessor(sample_batches(cfg, [0, 1])[0], False)
         for a, b in zip(expected, runner.predict(data["inputs"], data["data_samples"])):
             pa, pb = a.pred_instances, b.pred_instances
             assert len(pa.scores) > 0 and len(pa.scores) == len(pb.scores)
@@ -111,7 +111,7 @@ def test_ugcl_runner_decodes_like_pytorch_without_test_time_views(tmp_path):
         ORTImageRunner(model, out, cfg)
     model.test_flip, model.test_shifts = False, ()
     runner = ORTImageRunner(model, out, cfg)
-    data = model.data_preprocessor(test_batches(cfg, [0, 1], batch_size=2)[0], False)
+    data = model.data_preprocessor(sample_batches(cfg, [0, 1], batch_size=2)[0], False)
     with torch.no_grad():
         expected = model(data["inputs"], data["data_samples"], mode="predict")
     got = runner.predict(data["inputs"], [type(s)(metainfo=s.metainfo) for s in data["data_samples"]])
