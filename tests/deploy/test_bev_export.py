@@ -206,13 +206,17 @@ def test_foreign_manifest_and_missing_graph_are_named(model, exported, tmp_path)
         load_manifest(str(tmp_path))
 
 
-def test_fixed_rig_rejects_another_rig(model, exported):
+def test_fixed_rig_rejects_another_rig_and_a_rig_input_follows_it(model, exported):
     out_dir, manifest = exported
-    if not manifest["fixed_rig"]:
-        pytest.skip("only a --fixed-rig export bakes the rig")
     runner = ORTBEVRunner(model, out_dir)
     data = model.data_preprocessor(random_batch(1), training=False)["inputs"]
     calib = data["calib"]
     calib.lidar2cam[0, 2, 0, 3] += 0.5  # camera 2 moved by half a metre
-    with pytest.raises(ManifestError, match="fixed rig.*lidar2cam"):
-        runner.camera_bev(data["img"], calib)
+    if manifest["fixed_rig"]:
+        with pytest.raises(ManifestError, match="fixed rig.*lidar2cam"):
+            runner.camera_bev(data["img"], calib)
+    else:  # the rig is a graph input: the moved camera is pooled where PyTorch pools it
+        got = np.asarray(runner.camera_bev(data["img"], calib))
+        with torch.no_grad():
+            want = model.camera_encoder(data["img"], calib)[0].numpy()
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
