@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 from .bev_graphs import HEAD_EXTRA_INPUTS, BEVHeadsGraph, CameraEncoderGraph, LidarEncoderGraph
@@ -83,6 +84,7 @@ def export_graph(
     TensorRT 10 check; returns the manifest entry of the graph."""
     import onnx
 
+    print_log(f"exporting {osp.basename(path)} ...", logger="current")  # tracing a BEV graph takes a while
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(

@@ -9,10 +9,12 @@ included), and the whole chain (ONNX Runtime graphs fed by each other) against t
 from __future__ import annotations
 
 import os.path as osp
+import sys
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.utils import track_iter_progress
 
 from .bev_graphs import HEAD_EXTRA_INPUTS, BEVHeadsGraph
 from .export import TensorForward, load_model, sample_batches
@@ -85,7 +87,7 @@ def verify(
     manifest = load_manifest(onnx_dir)
     runner = ORTBEVRunner(model, onnx_dir, cfg) if manifest["model"] == "MultiTaskBEVModel" else None
     worst: dict[str, dict[str, float]] = {}
-    for batch in sample_batches(cfg, range(num_samples)):
+    for batch in track_iter_progress(sample_batches(cfg, range(num_samples)), file=sys.stdout):
         data = model.data_preprocessor(batch, False)
         diffs = verify_bev(model, runner, data) if runner else verify_single_graph(model, onnx_dir, manifest, data)
         for key, (diff, scale) in diffs.items():

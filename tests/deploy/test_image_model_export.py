@@ -41,7 +41,7 @@ def _options(name: str, tmp) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mos_face_pose_demo.py", "ugcl_calib_demo.py", "m3vit_demo.py"])
-def test_image_model_exports_one_graph_matching_pytorch(tmp_path, name):
+def test_image_model_exports_one_graph_matching_pytorch(tmp_path, name, capfd):
     config = str(config_path(name))
     options = _options(name, tmp_path)
     cfg = Config.fromfile(config)
@@ -59,7 +59,9 @@ def test_image_model_exports_one_graph_matching_pytorch(tmp_path, name):
     proto = onnx.load(f"{out}/{graph['file']}")
     onnx.checker.check_model(proto, full_check=True)
     assert check_graph(proto) == [] and "NonZero" not in graph["op_types"]
+    capfd.readouterr()
     diffs = verify(config, checkpoint, out, num_samples=2, cfg_options=options)
+    assert "2/2" in capfd.readouterr().out  # the verification shows its progress over the samples
     # Within 1e-4 of each output's scale: untrained models (BN statistics 0 / 1) give outputs in the tens and
     # hundreds, where float32 reordering alone (ONNX Runtime folds BN into the convs) differs by ~1e-5 relative.
     assert diffs
