@@ -201,3 +201,25 @@ def model_cfg(modalities=("camera", "lidar"), fuser: str | None = "ConvFuser") -
         heads=dict(det=head_cfg(32)),
         tasks=("det",),
     )
+
+
+def moe_model_cfg(tasks=("det", "map")) -> dict:
+    """The LiDAR-only tiny model with a task-routed ``MoEBEVDecoder`` (4 experts, top 2) and det + map heads."""
+    cfg = model_cfg(("lidar",), None)
+    cfg["decoder"] = dict(
+        backbone=dict(
+            type="MoEBEVDecoder",
+            backbone=dict(type="mmdet3d.SECOND", in_channels=24, out_channels=[16, 32], layer_nums=[1, 1],
+                          layer_strides=[1, 2]),
+            neck=dict(type="mmdet3d.SECONDFPN", in_channels=[16, 32], out_channels=[16, 16], upsample_strides=[1, 2]),
+            num_experts=4,
+            top_k=2,
+        )
+    )  # fmt: skip
+    cfg["heads"] = dict(
+        det=head_cfg(32),
+        map=dict(type="BEVMapSegHead", in_channels=32, bev_range=PCR, xbound=[-50.0, 50.0, 5.0],
+                 ybound=[-50.0, 50.0, 5.0], feat_channels=8, num_convs=1),
+    )  # fmt: skip
+    cfg["tasks"] = tuple(tasks)
+    return cfg

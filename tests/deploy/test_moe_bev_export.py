@@ -11,45 +11,25 @@ from perception_mtl.deploy.export import export_bev_model, sparse_task_model, wr
 from perception_mtl.deploy.ort_runner import ORTBEVRunner
 from perception_mtl.deploy.tensorrt_ops import check_graph
 from perception_mtl.registry import MODELS
-from perception_mtl.testing.bev import PCR, head_cfg, model_cfg, random_batch
+from perception_mtl.testing.bev import model_cfg, moe_model_cfg, random_batch
 
 TASKS = ("det", "map")
-
-
-def moe_cfg() -> dict:
-    cfg = model_cfg(("lidar",), None)
-    cfg["decoder"] = dict(
-        backbone=dict(
-            type="MoEBEVDecoder",
-            backbone=dict(type="mmdet3d.SECOND", in_channels=24, out_channels=[16, 32], layer_nums=[1, 1],
-                          layer_strides=[1, 2]),
-            neck=dict(type="mmdet3d.SECONDFPN", in_channels=[16, 32], out_channels=[16, 16], upsample_strides=[1, 2]),
-            num_experts=4,
-            top_k=2,
-        )
-    )  # fmt: skip
-    cfg["heads"] = dict(
-        det=head_cfg(32),
-        map=dict(type="BEVMapSegHead", in_channels=32, bev_range=PCR, xbound=[-50.0, 50.0, 5.0],
-                 ybound=[-50.0, 50.0, 5.0], feat_channels=8, num_convs=1),
-    )  # fmt: skip
-    cfg["tasks"] = TASKS
-    return cfg
 
 
 def test_moe_decoder_model_exports_and_matches_pytorch(tmp_path):
     init_default_scope("perception_mtl")
     torch.manual_seed(0)
-    reference = MODELS.build(moe_cfg())
+    reference = MODELS.build(moe_model_cfg(TASKS))
     reference.init_weights()
     reference.eval()
-    exported = MODELS.build(moe_cfg()).eval()
+    exported = MODELS.build(moe_model_cfg(TASKS)).eval()
     exported.load_state_dict(reference.state_dict())
     data = exported.data_preprocessor(random_batch(1), training=False)
     body = export_bev_model(exported, data, str(tmp_path), TASKS)
-    write_manifest(str(tmp_path), "MultiTaskBEVModel", Config(dict(model=moe_cfg())), None, None, TASKS, 17, body)
+    cfg = Config(dict(model=moe_model_cfg(TASKS)))
+    write_manifest(str(tmp_path), "MultiTaskBEVModel", cfg, None, None, TASKS, 17, body)
     assert all(check_graph(str(tmp_path / g["file"])) == [] for g in body["graphs"].values())
-    runner = ORTBEVRunner(reference, str(tmp_path), Config(dict(model=moe_cfg())))
+    runner = ORTBEVRunner(reference, str(tmp_path), Config(dict(model=moe_model_cfg(TASKS))))
     data = reference.data_preprocessor(random_batch(2, seed=4), training=False)
     with torch.no_grad():
         ref = reference(data["inputs"], data["data_samples"], mode="tensor")  # default (bucketed) dispatch
@@ -62,16 +42,17 @@ def test_moe_decoder_model_exports_and_matches_pytorch(tmp_path):
 def test_sparse_single_task_export_matches_the_full_model(tmp_path):
     init_default_scope("perception_mtl")
     torch.manual_seed(1)
-    full = MODELS.build(moe_cfg())
+    full = MODELS.build(moe_model_cfg(TASKS))
     full.init_weights()
     full.eval()
     single = sparse_task_model(full, "map")
     assert single.tasks == ("map",) and list(single.heads) == ["map"]
     data = single.data_preprocessor(random_batch(1), training=False)
     body = export_bev_model(single, data, str(tmp_path), ("map",))
-    write_manifest(str(tmp_path), "MultiTaskBEVModel", Config(dict(model=moe_cfg())), None, None, ("map",), 17, body)
+    cfg = Config(dict(model=moe_model_cfg(TASKS)))
+    write_manifest(str(tmp_path), "MultiTaskBEVModel", cfg, None, None, ("map",), 17, body)
     assert [o["name"] for o in body["graphs"]["bev_heads"]["outputs"]] == ["map.logits"]
-    runner = ORTBEVRunner(full, str(tmp_path), Config(dict(model=moe_cfg())))
+    runner = ORTBEVRunner(full, str(tmp_path), Config(dict(model=moe_model_cfg(TASKS))))
     data = full.data_preprocessor(random_batch(2, seed=4), training=False)
     with torch.no_grad():
         ref = full(data["inputs"], data["data_samples"], mode="tensor")["map"]

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 
 from perception_mtl.models.moe import extract_task_model, measure_expert_usage, moe_layers
 from perception_mtl.registry import MODELS, OPTIM_WRAPPERS
-from perception_mtl.testing.bev import PCR, head_cfg, model_cfg, random_batch
+from perception_mtl.testing.bev import moe_model_cfg, random_batch
 
 TASKS = ("det", "map")
 
@@ -18,31 +18,9 @@ def scope():
     init_default_scope("perception_mtl")
 
 
-def _cfg(tasks=TASKS, **decoder_extra) -> dict:
-    cfg = model_cfg(("lidar",), None)  # LiDAR-only: 24-channel BEV map on the 32 x 32 grid
-    cfg["decoder"] = dict(
-        backbone=dict(
-            type="MoEBEVDecoder",
-            backbone=dict(type="mmdet3d.SECOND", in_channels=24, out_channels=[16, 32], layer_nums=[1, 1],
-                          layer_strides=[1, 2]),
-            neck=dict(type="mmdet3d.SECONDFPN", in_channels=[16, 32], out_channels=[16, 16], upsample_strides=[1, 2]),
-            num_experts=4,
-            top_k=2,
-            **decoder_extra,
-        )
-    )  # fmt: skip
-    cfg["heads"] = dict(
-        det=head_cfg(32),
-        map=dict(type="BEVMapSegHead", in_channels=32, bev_range=PCR, xbound=[-50.0, 50.0, 5.0],
-                 ybound=[-50.0, 50.0, 5.0], feat_channels=8, num_convs=1),
-    )  # fmt: skip
-    cfg["tasks"] = tasks
-    return cfg
-
-
 def _model_and_batch(seed=0):
     torch.manual_seed(seed)
-    model = MODELS.build(_cfg())
+    model = MODELS.build(moe_model_cfg(TASKS))
     model.init_weights()
     batch = random_batch(batch=2, seed=seed)
     gen = torch.Generator().manual_seed(seed)
@@ -136,7 +114,7 @@ def test_coverage_pruned_extraction_reports_its_measured_coverage():
 
 
 def test_a_neck_beside_the_moe_decoder_is_a_config_error():
-    cfg = _cfg()
+    cfg = moe_model_cfg(TASKS)
     cfg["decoder"]["neck"] = dict(type="mmdet3d.SECONDFPN", in_channels=[16, 32], out_channels=[16, 16])
     with pytest.raises(ValueError, match="decoder.neck"):
         MODELS.build(cfg)
