@@ -23,7 +23,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from perception_mtl.engine.channels_last_hook import convert_conv_weights_to_channels_last
+from perception_mtl.engine.hooks.channels_last_hook import convert_conv_weights_to_channels_last
 from perception_mtl.registry import MODELS
 
 from . import track

@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
-from perception_mtl.engine.atomic_checkpoint_hook import atomic_write
+from perception_mtl.engine.hooks.atomic_checkpoint_hook import atomic_write
 
 from .train import leave_process_group, load_config
 

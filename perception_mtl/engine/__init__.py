@@ -1,9 +1,17 @@
-from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_save_checkpoint, atomic_write
-from .bad_sample_report_hook import BadSampleReportHook
 from .bfloat16_optim_wrapper import BFloat16OptimWrapper
-from .channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
-from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
-from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
+from .hooks import (
+    AtomicCheckpointHook,
+    BadSampleReportHook,
+    ChannelsLastHook,
+    NonFiniteGuardHook,
+    NonFiniteTrainingError,
+    RNGStateHook,
+    atomic_save_checkpoint,
+    atomic_write,
+    convert_conv_weights_to_channels_last,
+    get_rng_state,
+    set_rng_state,
+)
 from .safe_checkpoint import MMENGINE_CHECKPOINT_GLOBALS, enable_safe_mmengine_checkpoints
 
 __all__ = [

@@ -214,7 +214,9 @@ def test_skipped_samples_are_listed_and_reported(tiny, tmp_path, monkeypatch):
     hook = BadSampleReportHook(show=1)
     hook.before_train(runner)
     reports = []
-    monkeypatch.setattr("perception_mtl.engine.bad_sample_report_hook.print_log", lambda msg, **k: reports.append(msg))
+    monkeypatch.setattr(
+        "perception_mtl.engine.hooks.bad_sample_report_hook.print_log", lambda msg, **k: reports.append(msg)
+    )
     with pytest.warns(UserWarning, match="skipping bad sample"), pytest.raises(Exception, match="Cannot find valid"):
         dataset[0]  # the only sample is bad
     lines = (work / "bad_samples_train.log").read_text().splitlines()

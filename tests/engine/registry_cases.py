@@ -42,7 +42,7 @@ def check_atomic_checkpoint_hook(hook):
     import os
     import tempfile
 
-    from perception_mtl.engine.atomic_checkpoint_hook import atomic_save_checkpoint
+    from perception_mtl.engine.hooks.atomic_checkpoint_hook import atomic_save_checkpoint
 
     assert hook.interval == 1
     with tempfile.TemporaryDirectory() as folder:

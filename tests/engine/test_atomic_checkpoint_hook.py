@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import perception_mtl  # noqa: F401  (safe checkpoint loading)
-from perception_mtl.engine.atomic_checkpoint_hook import AtomicCheckpointHook, atomic_save_checkpoint
+from perception_mtl.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook, atomic_save_checkpoint
 from perception_mtl.testing import config_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

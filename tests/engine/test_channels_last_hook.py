@@ -6,7 +6,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from perception_mtl.engine.channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
+from perception_mtl.engine.hooks.channels_last_hook import ChannelsLastHook, convert_conv_weights_to_channels_last
 
 
 class _ConvNet(BaseModel):

@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import perception_mtl  # noqa: F401  (safe torch.load of MMEngine checkpoints)
-from perception_mtl.engine.non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
+from perception_mtl.engine.hooks.non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing.two_modality import two_modality_net_cfg
 
@@ -105,7 +105,7 @@ def _same(a, b):
 def test_nan_loss_is_named_skipped_then_stops(kind, data, monkeypatch):
     logged = []
     monkeypatch.setattr(
-        "perception_mtl.engine.non_finite_guard_hook.print_log", lambda msg, *a, **k: logged.append(msg)
+        "perception_mtl.engine.hooks.non_finite_guard_hook.print_log", lambda msg, *a, **k: logged.append(msg)
     )
     t = _Trainer(kind, data, action="skip", max_consecutive=3)
     t.step()  # a good step moves the weights

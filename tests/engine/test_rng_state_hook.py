@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 import perception_mtl  # noqa: F401  (safe torch.load of MMEngine checkpoints)
-from perception_mtl.engine.rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
+from perception_mtl.engine.hooks.rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
 
 
 def _draw():
