@@ -9,9 +9,11 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
+import torch
 from mmengine.utils import ProgressBar
 
 T = TypeVar("T")
@@ -25,6 +27,27 @@ def load_suite(name: str):
     if name not in available_suites():
         raise ValueError(f"unknown benchmark suite {name!r}; available: {available_suites()}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def train_step_timer(device: torch.device, clock: str = "auto"):
+    """A function ``step(model, wrapper, batch) -> seconds`` that runs one ``model.train_step`` and times it:
+    wall clock on a GPU (synchronised before and after, so queued kernels count), process CPU time otherwise
+    (``clock='auto'``), or the ``'wall'`` / ``'process'`` clock asked for. Process time counts the work of this
+    process only, which keeps ratios steady on a shared machine."""
+    if clock == "auto":
+        clock = "wall" if device.type == "cuda" else "process"
+    timer = time.perf_counter if clock == "wall" else time.process_time
+
+    def step(model, wrapper, batch) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = timer()
+        model.train_step(batch, wrapper)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return timer() - start
+
+    return step
 
 
 def track(items: Iterable[T], label: str) -> Iterator[T]:

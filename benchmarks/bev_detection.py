@@ -26,7 +26,7 @@ import torch
 
 from perception_mtl.models.view_transforms import bev_pool, bev_pool_cumsum, bev_pool_indices
 
-from . import track
+from . import track, train_step_timer
 
 DESCRIPTION = (
     "BEV pooling vs LSS cumsum trick (ratio); CenterHead step, separate vs packed branches (ratio); "
@@ -247,18 +247,9 @@ def train_step_rows(args) -> list[dict]:
 
     init_default_scope("perception_mtl")
     device = torch.device(args.device)
-    timer = time.perf_counter if device.type == "cuda" else time.process_time
+    step = train_step_timer(device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
-
-    def step(model, wrapper, batch) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = timer()
-        model.train_step(batch, wrapper)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return timer() - start
 
     rows = []
     for setting in args.train_settings:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
 
 import torch
 from mmengine.dataset import pseudo_collate
@@ -22,7 +21,7 @@ from mmengine.registry import init_default_scope
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing.two_modality import two_modality_net_cfg
 
-from . import track
+from . import track, train_step_timer
 
 DESCRIPTION = "gradient balancing: train-step time of each method vs the summed loss (ratios in one run)"
 
@@ -93,7 +92,7 @@ def run(args) -> list[dict]:
     init_default_scope("perception_mtl")
     device = torch.device(args.device)
     clock = args.clock if args.clock != "auto" else ("wall" if device.type == "cuda" else "process")
-    timer = time.perf_counter if clock == "wall" else time.process_time
+    step = train_step_timer(device, clock)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     methods = [m for m in METHODS if m[1] is None or args.only is None or m[0] in args.only]
@@ -108,21 +107,12 @@ def run(args) -> list[dict]:
         model = copy.deepcopy(base)
         runs.append((name, cfg, model, _build(model, cfg), []))
 
-    def step(model, wrapper) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = timer()
-        model.train_step(batch, wrapper)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return timer() - start
-
     for _ in range(args.warmup):
         for _, _, model, wrapper, _ in runs:
-            step(model, wrapper)
+            step(model, wrapper, batch)
     for _ in track(range(args.repeats), f"grad_balance: {args.repeats} timed rounds of {len(runs)} methods"):
         for _, _, model, wrapper, times in runs:  # round-robin: noise lands on every method alike
-            times.append(step(model, wrapper))
+            times.append(step(model, wrapper, batch))
     reference = statistics.median(runs[0][4])
     rows = []
     for name, cfg, _, _, times in runs:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os.path as osp
 import statistics
-import time
 
 import torch
 from mmengine.config import Config
@@ -24,9 +23,9 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, on_data_root
 
-from . import track
+from . import track, train_step_timer
 
 DESCRIPTION = "M3Net demo train step: FULLER and equal weights vs the summed loss (ratios in one run)"
 
@@ -57,15 +56,7 @@ def load_config(path: str, data_root: str) -> Config:
             f"m3net_step: {info} not found; generate the data first with "
             f"`python tools/create_data.py synthetic --out-dir {data_root}` or pass --data-root"
         )
-    cfg = Config.fromfile(path)
-    root = data_root.rstrip("/") + "/"
-    cfg.train_dataloader.dataset.data_root = root
-    for step in cfg.train_dataloader.dataset.pipeline:
-        if step["type"] == "LoadBEVMapSegmentation":
-            step["data_root"] = root
-        if step["type"] == "mmdet3d.ObjectSample":
-            step["db_sampler"]["data_root"] = root
-            step["db_sampler"]["info_path"] = osp.join(root, osp.basename(step["db_sampler"]["info_path"]))
+    cfg = on_data_root(Config.fromfile(path), data_root)
     return cfg
 
 
@@ -80,7 +71,7 @@ def _wrapper(model, cfg: Config, balancer: dict | None):
 def run(args) -> list[dict]:
     init_default_scope("perception_mtl")
     device = torch.device(args.device)
-    timer = time.perf_counter if device.type == "cuda" else time.process_time
+    step = train_step_timer(device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.data_root)
@@ -95,21 +86,12 @@ def run(args) -> list[dict]:
         model = copy.deepcopy(base)
         runs.append((name, model, _wrapper(model, cfg, balancer), []))
 
-    def step(model, wrapper) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = timer()
-        model.train_step(batch, wrapper)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return timer() - start
-
     for _ in range(args.warmup):
         for _, model, wrapper, _ in runs:
-            step(model, wrapper)
+            step(model, wrapper, batch)
     for _ in track(range(args.repeats), f"m3net_step: {args.repeats} timed rounds of {len(runs)} methods"):
         for _, model, wrapper, times in runs:  # round-robin: noise lands on every method alike
-            times.append(step(model, wrapper))
+            times.append(step(model, wrapper, batch))
     reference = statistics.median(runs[0][3])
     rows = []
     for name, _, _, times in runs:

@@ -11,7 +11,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, on_data_root
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -21,17 +21,9 @@ def test_fused_demo_trains_and_evaluates(tmp_path, synthetic_root):
     DATA = pathlib.Path(synthetic_root)  # the session's tiny generated dataset (tests/conftest.py)
     cfg = Config.fromfile(str(config_path("bevfusion_fusion_demo.py")))
     cfg.work_dir = str(tmp_path)
-    cfg.data_root = str(DATA) + "/"
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        cfg[loader].dataset.data_root = cfg.data_root
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
-    cfg.test_evaluator.data_root = cfg.val_evaluator.data_root = cfg.data_root
     pasting = [t for t in cfg.train_dataloader.dataset.pipeline if t["type"] == "mmdet3d.ObjectSample"]
     assert pasting, "the fused demo pastes database objects"
-    for t in pasting:  # the session data's own object database (written by create_data)
-        t.db_sampler.data_root = cfg.data_root
-        t.db_sampler.info_path = cfg.data_root + "nuscenes_dbinfos_train.pkl"
+    on_data_root(cfg, str(DATA))  # the session data, with its own object database (written by create_data)
     cfg.train_dataloader.dataset.indices = 2  # the same two samples every epoch
     cfg.train_dataloader.batch_size = 2
     cfg.train_cfg.max_epochs = 8

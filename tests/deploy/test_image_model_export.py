@@ -3,16 +3,12 @@ TensorRT 10 check, and match PyTorch in ONNX Runtime on real samples of their de
 
 import onnx
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from perception_mtl.apis.create_data import main as create_data
 from perception_mtl.deploy.export import export
 from perception_mtl.deploy.tensorrt_ops import check_graph
 from perception_mtl.deploy.verify import verify
-from perception_mtl.registry import MODELS
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, random_checkpoint
 
 WORKERS_OFF = [f"{s}_dataloader.{k}" for s in ("train", "val", "test") for k in ("num_workers", "persistent_workers")]
 M3VIT_TINY = {
@@ -44,14 +40,8 @@ def _options(name: str, tmp) -> dict:
 def test_image_model_exports_one_graph_matching_pytorch(tmp_path, name, capfd):
     config = str(config_path(name))
     options = _options(name, tmp_path)
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
     checkpoint = str(tmp_path / "random.pth")
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    random_checkpoint(config, checkpoint, options)
     out = str(tmp_path / "onnx")
     manifest = export(config, checkpoint, out, cfg_options=options)
     (graph,) = manifest["graphs"].values()
@@ -74,15 +64,9 @@ def test_m3vit_sparse_single_task_export(tmp_path):
     """``--sparse TASK``: the single-task model extracted from the MoE ViT, one task's outputs only."""
     config = str(config_path("m3vit_demo.py"))
     options = _options("m3vit_demo.py", tmp_path)
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    task = model.tasks[0]
     checkpoint = str(tmp_path / "random.pth")
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    _, model = random_checkpoint(config, checkpoint, options)
+    task = model.tasks[0]
     out = str(tmp_path / "onnx")
     manifest = export(config, checkpoint, out, cfg_options=options, sparse=task)
     (graph,) = manifest["graphs"].values()

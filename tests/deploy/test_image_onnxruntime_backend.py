@@ -8,14 +8,11 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from perception_mtl.apis.create_data import main as create_data
 from perception_mtl.deploy.export import export, sample_batches
 from perception_mtl.deploy.ort_runner import ORTImageRunner
-from perception_mtl.registry import MODELS
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, random_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 M3VIT_TINY = {
@@ -56,14 +53,8 @@ def test_onnxruntime_backend_gives_the_pytorch_metrics(tmp_path, name):
         options["test_dataloader.dataset.data_root"] = data
         options["model.head.score_thr"] = 0.001  # random weights score faces at ~0.01: keep some detections
     config = str(config_path(name))
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
     checkpoint = str(tmp_path / "random.pth")
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    cfg, model = random_checkpoint(config, checkpoint, options)
     out = str(tmp_path / "onnx")
     export(config, checkpoint, out, cfg_options=options)
     ref = _test(config, options, str(tmp_path / "pt"), checkpoint)
@@ -96,14 +87,8 @@ def test_ugcl_runner_decodes_like_pytorch_without_test_time_views(tmp_path):
         "test_dataloader.dataset.data_root": data_root,
     }
     config = str(config_path("ugcl_calib_demo.py"))
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
     checkpoint = str(tmp_path / "random.pth")
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    cfg, model = random_checkpoint(config, checkpoint, options)
     out = str(tmp_path / "onnx")
     export(config, checkpoint, out, cfg_options=options)
     model.eval()

@@ -8,13 +8,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from perception_mtl.apis.export import main as export_main
-from perception_mtl.registry import MODELS
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, on_data_root, random_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEADLINE = ("nuscenes_det/mAP", "nuscenes_det/NDS", "map/mIoU", "occ/mIoU")
@@ -22,22 +19,7 @@ HEADLINE = ("nuscenes_det/mAP", "nuscenes_det/NDS", "map/mIoU", "occ/mIoU")
 
 def _tiny_config(root: str, path: str) -> str:
     """The M3Net demo config on the session's synthetic data, written as a standalone config file."""
-    cfg = Config.fromfile(str(config_path("m3net_nuscenes_demo.py")))
-    cfg.data_root = root + "/"
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        cfg[loader].dataset.data_root = cfg.data_root
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
-        for t in cfg[loader].dataset.pipeline:
-            if t["type"] == "LoadBEVMapSegmentation":
-                t.data_root = cfg.data_root
-            if t["type"] == "mmdet3d.ObjectSample":
-                t.db_sampler.data_root = cfg.data_root
-                t.db_sampler.info_path = cfg.data_root + "nuscenes_dbinfos_train.pkl"
-    for ev in cfg.val_evaluator:
-        if "data_root" in ev:
-            ev.data_root = cfg.data_root
-    cfg.test_evaluator = cfg.val_evaluator
+    cfg = on_data_root(Config.fromfile(str(config_path("m3net_nuscenes_demo.py"))), root)
     cfg.dump(path)
     return path
 
@@ -50,12 +32,8 @@ def _run(*args) -> subprocess.CompletedProcess:
 def demo_export(tmp_path_factory, synthetic_root):
     tmp = tmp_path_factory.mktemp("onnx_demo")
     config = _tiny_config(synthetic_root, str(tmp / "m3net_tiny.py"))
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    model.init_weights()
     checkpoint = str(tmp / "random.pth")
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
+    random_checkpoint(config, checkpoint)
     out_dir = str(tmp / "onnx")
     manifest = export_main([config, checkpoint, "--out-dir", out_dir, "--verify", "--verify-samples", "2"])
     return config, checkpoint, out_dir, manifest, tmp

@@ -13,8 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from perception_mtl.datasets.converters.nuscenes_schema import CAMERA_CHANNELS
-from perception_mtl.registry import MODELS
-from perception_mtl.testing import config_path
+from perception_mtl.testing import config_path, random_checkpoint
 from perception_mtl.testing.camera_calibration import tiny_cvgl_root
 from perception_mtl.testing.camera_calibration import tiny_model_cfg as tiny_ugcl_cfg
 from perception_mtl.testing.tiny_nuscenes import write_tiny_nuscenes
@@ -32,16 +31,6 @@ def _write_config(path: str, base: str, **body) -> str:
     lines = [f"_base_ = [{base!r}]"] + [f"{k} = {v!r}" for k, v in body.items()]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    return path
-
-
-def _random_checkpoint(config: str, path: str) -> str:
-    """Saves a freshly initialised model of ``config`` as a checkpoint (the tool needs one to predict)."""
-    init_default_scope("perception_mtl")
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    model.init_weights()
-    torch.save({"state_dict": model.state_dict(), "meta": {}}, path)
     return path
 
 
@@ -99,7 +88,8 @@ def driving_run(tmp_path_factory):
         val_dataloader=loader,
         test_dataloader=loader,
     )
-    checkpoint = _random_checkpoint(config, str(tmp / "random.pth"))
+    checkpoint = str(tmp / "random.pth")
+    random_checkpoint(config, checkpoint)
     out = str(tmp / "vis")
     # --score-thr 1.01: random predicted boxes stay hidden (drawing them is tested with known boxes below).
     written = visualize([config, checkpoint, "--out", out, "--samples", "2", "--scale", "2", "--score-thr", "1.01"])
@@ -223,7 +213,8 @@ def face_run(tmp_path_factory):
     config = _write_config(
         str(tmp / "mos_tiny.py"), str(config_path("mos_face_pose_demo.py")), val_dataloader=loader, custom_hooks=[]
     )
-    checkpoint = _random_checkpoint(config, str(tmp / "random.pth"))
+    checkpoint = str(tmp / "random.pth")
+    random_checkpoint(config, checkpoint)
     out = str(tmp / "vis")
     written = visualize([config, checkpoint, "--out", out, "--samples", "2", "--scale", "2"])
     return written, out, config
@@ -276,7 +267,8 @@ def stereo_run(tmp_path_factory):
         val_dataloader=loader,
         custom_hooks=[],
     )
-    checkpoint = _random_checkpoint(config, str(tmp / "random.pth"))
+    checkpoint = str(tmp / "random.pth")
+    random_checkpoint(config, checkpoint)
     out = str(tmp / "vis")
     written = visualize([config, checkpoint, "--out", out, "--samples", "2", "--scale", "3"])
     return written, out, config
