@@ -2,36 +2,15 @@
 # per-task channel scaling (TCS) and three heads (3D detection, BEV map segmentation, Occ3D occupancy),
 # trained jointly with FULLER gradient balancing; evaluates det mAP / NDS, map mIoU and occ mIoU.
 # Results and commands: configs/m3net/README.md.
-_base_ = ["../bevfusion/bevfusion_fusion_demo.py"]
+_base_ = ["../bevfusion/bevfusion_fusion_demo.py", "../_base_/datasets/m3net_labels.py"]
 
 # Base-file variables are not visible here; these repeat the base's values.
 bev_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 data_root = "data/synthetic_nuscenes/"
 map_bound = [-50.0, 50.0, 0.5]  # 200 x 200 cells of 0.5 m (BEVFusion's map grid)
-map_classes = ["drivable_area", "ped_crossing", "walkway", "stop_line", "carpark_area", "divider"]
+map_classes = {{_base_.map_classes}}
 tasks = ("det", "map", "occ")
-# Occupancy class ids of the synthetic data (the Occ3D challenge order); for real Occ3D labels drop
-# `classes` from the metric (its default is Occ3D's nuScenes-lidarseg order).
-occ_classes = [
-    "others",
-    "car",
-    "truck",
-    "trailer",
-    "bus",
-    "construction_vehicle",
-    "bicycle",
-    "motorcycle",
-    "pedestrian",
-    "traffic_cone",
-    "barrier",
-    "driveable_surface",
-    "other_flat",
-    "sidewalk",
-    "terrain",
-    "manmade",
-    "vegetation",
-    "free",
-]
+occ_classes = {{_base_.occ_classes}}
 shared_channels = 64  # SECONDFPN's concatenated output
 # Camera-visible voxels per class over the synthetic train split's Occ3D labels (np.bincount of semantics
 # under mask_camera); the occupancy loss weights classes by 1 / ln(e + count), as FlashOcc does.

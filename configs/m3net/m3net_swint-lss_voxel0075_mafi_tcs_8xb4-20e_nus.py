@@ -2,37 +2,19 @@
 # a MAFI fuser, SECOND + SECONDFPN -> 512, per-task channel scaling and three heads (detection, map,
 # occupancy), trained jointly with FULLER gradient balancing. The sparse LiDAR encoder needs CUDA; the
 # pillar variant (m3net_swint-lss_pillar03_mafi_tcs_8xb4-20e_nus.py) runs on the CPU.
-_base_ = ["../bevfusion/bevfusion_swint-lss_voxel0075_convfuser_centerhead_8xb4-20e_nus.py"]
+_base_ = [
+    "../bevfusion/bevfusion_swint-lss_voxel0075_convfuser_centerhead_8xb4-20e_nus.py",
+    "../_base_/datasets/m3net_labels.py",
+]
 
 bev_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 data_root = "data/synthetic_nuscenes/"
 nusc_version = "v1.0-mini"  # real nuScenes: "v1.0-trainval" and eval_set "val"
 eval_set = "mini_val"
 map_bound = [-50.0, 50.0, 0.5]
-map_classes = ["drivable_area", "ped_crossing", "walkway", "stop_line", "carpark_area", "divider"]
+map_classes = {{_base_.map_classes}}
 tasks = ("det", "map", "occ")
-# Occupancy class ids of the synthetic data (the Occ3D challenge order); for real Occ3D labels drop
-# `classes` from the metric (its default is Occ3D's nuScenes-lidarseg order).
-occ_classes = [
-    "others",
-    "car",
-    "truck",
-    "trailer",
-    "bus",
-    "construction_vehicle",
-    "bicycle",
-    "motorcycle",
-    "pedestrian",
-    "traffic_cone",
-    "barrier",
-    "driveable_surface",
-    "other_flat",
-    "sidewalk",
-    "terrain",
-    "manmade",
-    "vegetation",
-    "free",
-]
+occ_classes = {{_base_.occ_classes}}
 shared_channels = 512
 
 model = dict(

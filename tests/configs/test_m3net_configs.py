@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from perception_mtl.registry import MODELS
-from perception_mtl.testing import REPO_ROOT, config_path
+from perception_mtl.testing import REPO_ROOT, config_path, on_data_root
 
 CONFIGS = {
     "m3net_nuscenes_demo.py": ("det", "map", "occ"),
@@ -50,29 +50,10 @@ def test_config_builds_its_model(name):
     assert cfg.optim_wrapper.type == "GradBalanceOptimWrapper" and tuple(cfg.optim_wrapper.tasks) == CONFIGS[name]
 
 
-def _on_tiny_data(cfg, root: str):
-    cfg.data_root = root + "/"
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        cfg[loader].dataset.data_root = cfg.data_root
-        cfg[loader].num_workers = 0
-        cfg[loader].persistent_workers = False
-        for t in cfg[loader].dataset.pipeline:
-            if t["type"] == "LoadBEVMapSegmentation":
-                t.data_root = cfg.data_root
-            if t["type"] == "mmdet3d.ObjectSample":
-                t.db_sampler.data_root = cfg.data_root
-                t.db_sampler.info_path = cfg.data_root + "nuscenes_dbinfos_train.pkl"
-    for ev in cfg.val_evaluator:
-        if "data_root" in ev:
-            ev.data_root = cfg.data_root
-    cfg.test_evaluator = cfg.val_evaluator
-    return cfg
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["m3net_nuscenes_demo.py", "m3net_moe_demo.py"])
 def test_demo_trains_and_evaluates_all_three_tasks(tmp_path, synthetic_root, name):
-    cfg = _on_tiny_data(Config.fromfile(str(config_path(name))), synthetic_root)
+    cfg = on_data_root(Config.fromfile(str(config_path(name))), synthetic_root)
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.dataset.indices = 2
     cfg.train_cfg.max_epochs = 2
@@ -91,11 +72,16 @@ def test_demo_trains_and_evaluates_all_three_tasks(tmp_path, synthetic_root, nam
 
 
 @pytest.mark.slow
-def test_full_size_config_trains_one_step_on_the_cpu(synthetic_root):
+@pytest.mark.parametrize("decoder", ["tcs", "moe"])
+def test_full_size_config_trains_one_step_on_the_cpu(synthetic_root, decoder):
     init_default_scope("perception_mtl")
-    cfg = _on_tiny_data(
+    cfg = on_data_root(
         Config.fromfile(str(config_path("m3net_swint-lss_pillar03_mafi_tcs_8xb4-20e_nus.py"))), synthetic_root
     )
+    if decoder == "moe":  # the full-size MoE decoder (16 experts, top 4) on the pillar variant's 180 x 180 map
+        moe = Config.fromfile(str(config_path("m3net_moe_swint-lss_voxel0075_mafi_8xb4-20e_nus.py")))
+        cfg.model.decoder = moe.model.decoder
+        cfg.model.task_scaling = None
     from mmengine.registry import DATASETS, OPTIM_WRAPPERS
 
     dataset = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset))
@@ -110,9 +96,31 @@ def test_full_size_config_trains_one_step_on_the_cpu(synthetic_root):
     log = model.train_step(pseudo_collate([dataset[0]]), wrapper)
     assert all(torch.isfinite(torch.as_tensor(v)).all() for v in log.values()), log
     assert {"det.", "map.", "occ."} <= {k[:4] for k in log}
+    assert (decoder == "moe") == all(f"{t}.loss_moe_balance" in log for t in ("det", "map", "occ")), sorted(log)
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert changed > 0.9 * len(before)
 
 
 def test_repo_root_is_the_checkout():
     assert (REPO_ROOT / "configs" / "m3net").is_dir() and pathlib.Path(config_path("m3net_nuscenes_demo.py")).exists()
+
+
+def test_on_data_root_repoints_every_path_of_the_demo():
+    cfg = on_data_root(Config.fromfile(str(config_path("m3net_nuscenes_demo.py"))), "/elsewhere/nus/")
+    used = [cfg[n] for n in ("train_dataloader", "val_dataloader", "test_dataloader", "test_evaluator")]
+    assert "data/synthetic_nuscenes" not in repr(used)  # no path the runner reads is left on the default root
+    paste = [t for t in cfg.train_dataloader.dataset.pipeline if t["type"] == "mmdet3d.ObjectSample"]
+    assert paste and paste[0]["db_sampler"]["info_path"] == "/elsewhere/nus/nuscenes_dbinfos_train.pkl"
+    maps = [t for t in cfg.val_dataloader.dataset.pipeline if t["type"] == "LoadBEVMapSegmentation"]
+    assert maps and maps[0]["data_root"] == "/elsewhere/nus/"
+    assert all(cfg[n].num_workers == 0 for n in ("train_dataloader", "val_dataloader", "test_dataloader"))
+    assert cfg.test_evaluator == cfg.val_evaluator
+
+
+@pytest.mark.parametrize("name", ["m3net_nuscenes_demo.py", "m3net_swint-lss_voxel0075_mafi_tcs_8xb4-20e_nus.py"])
+def test_occupancy_class_names_are_the_generators(name):
+    from perception_mtl.synthetic.driving.object_catalog import OCC_CLASS_NAMES
+
+    cfg = Config.fromfile(str(config_path(name)))
+    occ_metric = [ev for ev in cfg.val_evaluator if ev.type == "OccupancyMIoUMetric"]
+    assert occ_metric[0].classes == list(OCC_CLASS_NAMES) == cfg.occ_classes
