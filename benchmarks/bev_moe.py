@@ -13,24 +13,29 @@ forward in ``mode='tensor'`` (convolutions and matrix products; the whole model 
 MoE issue is checked per task: the extracted decoder's expert FLOPs are at most ``k/E`` of the
 all-expert decoder's for that task's pass (plus its router, listed apart). Latency is the median
 process CPU time of a forward with one intra-op thread, the settings timed round-robin, as a ratio to
-the full MoE model (top-k dispatch).
+the full MoE model (top-k dispatch). Two more rows time a training step (forward, each task's backward for
+FULLER, the update) of the TCS and the MoE model with their configs' optimiser wrappers, as a ratio to the
+TCS step: how much longer the MoE demo trains on the same schedule, and so which of its epochs matches the
+TCS demo's wall time.
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 
 import torch
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from perception_mtl.registry import DATASETS, MODELS
+from perception_mtl.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 from perception_mtl.testing import config_path
 
-from . import track
+from . import track, train_step_timer
 from .m3net_step import load_config
 
 DESCRIPTION = "M3Net MoE decoder: params, FLOPs, CPU latency of the full and the extracted single-task models"
@@ -43,6 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch", type=int, default=1, help="samples per forward")
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per setting")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--train-repeats", type=int, default=5, help="timed training steps per model (0: none)")
 
 
 def _params(module: nn.Module) -> int:
@@ -79,6 +85,29 @@ def _latencies(settings: list[tuple[nn.Module, str | None]], inputs: dict, repea
                 if round_:  # round 0 warms up
                     times[i].append(time.process_time() - start)
     return [statistics.median(t) for t in times]
+
+
+def _train_step_rows(configs: dict[str, Config], batch: dict, repeats: int) -> list[dict]:
+    """Median process CPU time of a training step per model (one warm-up step, then round-robin), as a
+    ratio to the first model's."""
+    step = train_step_timer(torch.device("cpu"))
+    runs = []
+    for name, cfg in configs.items():
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).train()  # random weights: a step's cost does not depend on them
+        wrapper = copy.deepcopy(cfg.optim_wrapper)
+        wrapper.optimizer = torch.optim.AdamW(model.parameters(), lr=wrapper.optimizer.lr)
+        runs.append((name, model, OPTIM_WRAPPERS.build(wrapper), []))
+    for round_ in track(range(repeats + 1), f"bev_moe: {repeats + 1} training steps of {len(runs)} models"):
+        for _, model, wrapper, times in runs:
+            seconds = step(model, wrapper, batch)
+            if round_:
+                times.append(seconds)
+    reference = statistics.median(runs[0][3])
+    return [
+        dict(setting=f"{name} train step", tasks="all", train_step_vs_tcs=statistics.median(t) / reference)
+        for name, _, _, t in runs
+    ]
 
 
 def run(args) -> list[dict]:
@@ -128,6 +157,10 @@ def run(args) -> list[dict]:
                 met = ratio <= k / experts + 1e-9
                 row.update(expert_vs_all_expert=ratio, target=f"<= k/E = {k}/{experts}", met=met)
             rows.append(row)
+        if args.train_repeats:
+            train_batch = pseudo_collate([dataset[i] for i in range(args.batch)])
+            configs = {"TCS": load_config(args.tcs_config, args.data_root), "MoE top-k": cfg}
+            rows += _train_step_rows(configs, train_batch, args.train_repeats)
         return rows
     finally:
         torch.set_num_threads(threads)
