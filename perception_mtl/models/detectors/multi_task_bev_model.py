@@ -50,7 +50,9 @@ class MultiTaskBEVModel(BaseModel):
             :meth:`init_weights`; the rest keeps its fresh initialisation. The log lists what was
             loaded, what is new and what was dropped.
         moe_loss_weight: factor on a task-conditioned decoder's load-balancing loss, which joins each
-            task's losses as ``<task>.loss_moe_balance`` (that task's gates made it).
+            task's losses as ``<task>.loss_moe_balance`` (that task's gates made it); one number for every
+            task, or ``{task: factor}`` for each, since tasks whose own loss gradients are small (the map's)
+            would otherwise have their gates steered by the balance term alone.
         data_preprocessor: defaults to ``BEVDataPreprocessor`` without voxelisation.
         init_cfg: MMEngine init config.
     """
@@ -65,7 +67,7 @@ class MultiTaskBEVModel(BaseModel):
         loss_scale: dict | None = None,
         task_scaling: dict | None = None,
         init_from_stage: dict | None = None,
-        moe_loss_weight: float = 0.01,
+        moe_loss_weight: float | dict[str, float] = 0.01,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -106,9 +108,13 @@ class MultiTaskBEVModel(BaseModel):
         self.decoder = ModuleDict({"backbone": MODELS.build(backbone_cfg)})
         if decoder.get("neck"):
             self.decoder["neck"] = MODELS.build(decoder["neck"])
-        if moe_loss_weight < 0:
-            raise ValueError(f"moe_loss_weight must be >= 0, got {moe_loss_weight}")
-        self.moe_loss_weight = float(moe_loss_weight)
+        if not isinstance(moe_loss_weight, dict):
+            moe_loss_weight = {t: moe_loss_weight for t in self.tasks}
+        if set(moe_loss_weight) != set(self.tasks) or any(w < 0 for w in moe_loss_weight.values()):
+            raise ValueError(
+                f"moe_loss_weight: need a factor >= 0 for each of {list(self.tasks)}, got {moe_loss_weight}"
+            )
+        self.moe_loss_weight = {t: float(moe_loss_weight[t]) for t in self.tasks}
         missing = [t for t in self.tasks if not heads.get(t)]
         if missing:
             raise ValueError(f"heads: no head configured for tasks {missing} (heads.<task>)")
@@ -306,7 +312,7 @@ class MultiTaskBEVModel(BaseModel):
                 losses[f"{task}.{key}"] = value * scale if "loss" in key else value
             balance = pop_moe_aux_loss(self.decoder)
             if balance is not None:
-                losses[f"{task}.loss_moe_balance"] = balance * (self.moe_loss_weight * scale)
+                losses[f"{task}.loss_moe_balance"] = balance * (self.moe_loss_weight[task] * scale)
         return losses
 
     # ------------------------------------------------------------------ MMEngine model

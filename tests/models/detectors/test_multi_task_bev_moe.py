@@ -118,3 +118,24 @@ def test_a_neck_beside_the_moe_decoder_is_a_config_error():
     cfg["decoder"]["neck"] = dict(type="mmdet3d.SECONDFPN", in_channels=[16, 32], out_channels=[16, 16])
     with pytest.raises(ValueError, match="decoder.neck"):
         MODELS.build(cfg)
+
+
+def test_per_task_balance_loss_weights():
+    def balance(weight):
+        torch.manual_seed(0)
+        cfg = moe_model_cfg(TASKS)
+        cfg["moe_loss_weight"] = weight
+        model = MODELS.build(cfg).train()
+        data = model.data_preprocessor(random_batch(batch=2, seed=0), training=True)
+        for sample in data["data_samples"]:
+            sample.gt_bev_seg = torch.zeros(6, 20, 20, dtype=torch.long)
+        torch.manual_seed(1)  # the gates' noise
+        losses = model(**data, mode="loss")
+        return losses["det.loss_moe_balance"], losses["map.loss_moe_balance"]
+
+    det, map_ = balance(0.01)
+    det2, map2 = balance({"det": 0.01, "map": 0.001})
+    torch.testing.assert_close(det2, det)
+    torch.testing.assert_close(map2, map_ / 10)
+    with pytest.raises(ValueError, match="for each of"):
+        MODELS.build({**moe_model_cfg(TASKS), "moe_loss_weight": {"det": 0.01}})
