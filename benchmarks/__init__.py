@@ -7,6 +7,7 @@ ratios measured in one run (machines are shared and noisy); absolute times only 
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 T = TypeVar("T")
@@ -86,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         suite = load_suite(name)
         suite.add_arguments(sub.add_parser(name, help=suite.DESCRIPTION))
     args = parser.parse_args(argv)
-    rows = load_suite(args.suite).run(args)
+    # MMEngine's INFO records (every parameter's init, the object database's counts) would bury the table.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        rows = load_suite(args.suite).run(args)
+    finally:
+        logger.setLevel(level)
     print(format_table(rows))
     return rows
