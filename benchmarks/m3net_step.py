@@ -56,8 +56,7 @@ def load_config(path: str, data_root: str) -> Config:
             f"m3net_step: {info} not found; generate the data first with "
             f"`python tools/create_data.py synthetic --out-dir {data_root}` or pass --data-root"
         )
-    cfg = on_data_root(Config.fromfile(path), data_root)
-    return cfg
+    return on_data_root(Config.fromfile(path), data_root)
 
 
 def _wrapper(model, cfg: Config, balancer: dict | None):

@@ -12,6 +12,7 @@ it). The registry-wide test collects every such file and fails when a registered
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def on_data_root(cfg, data_root: str):
                 step["data_root"] = root
             if step["type"] == "mmdet3d.ObjectSample":
                 step["db_sampler"]["data_root"] = root
-                step["db_sampler"]["info_path"] = root + "nuscenes_dbinfos_train.pkl"
+                step["db_sampler"]["info_path"] = root + os.path.basename(step["db_sampler"]["info_path"])
     evaluators = cfg.get("val_evaluator")
     if evaluators:
         for ev in evaluators if isinstance(evaluators, list) else [evaluators]:
